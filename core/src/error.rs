@@ -1,0 +1,184 @@
+//! Error classes shared by every component, and the conversion of an SDK error into one.
+
+use std::fmt;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// What kind of failure an AWS call had, so that callers can react without matching codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The resource does not exist (an idempotent delete treats this as done).
+    NotFound,
+    /// Rate limited after the SDK's own retries.
+    Throttled,
+    /// The credentials are missing, expired or lack a permission.
+    AccessDenied,
+    /// The resource exists already, is in use, or is being changed by someone else.
+    Conflict,
+    /// AWS rejected a value.
+    Invalid,
+    /// Anything else: transport, timeouts, unexpected responses.
+    Sdk,
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorClass::NotFound => "not found",
+            ErrorClass::Throttled => "throttled",
+            ErrorClass::AccessDenied => "access denied",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::Invalid => "invalid request",
+            ErrorClass::Sdk => "AWS SDK error",
+        })
+    }
+}
+
+impl ErrorClass {
+    /// Classifies by the AWS error code first, the HTTP status second.
+    pub fn classify(code: Option<&str>, http_status: Option<u16>) -> ErrorClass {
+        if let Some(code) = code {
+            let class = match code {
+                c if c.contains("NotFound") || c.starts_with("NoSuch") => Some(Self::NotFound),
+                c if c.contains("Throttl")
+                    || c == "TooManyRequestsException"
+                    || c == "RequestLimitExceeded"
+                    || c == "SlowDown" =>
+                {
+                    Some(Self::Throttled)
+                }
+                c if c.contains("AccessDenied")
+                    || c.contains("Unauthorized")
+                    || c == "ExpiredToken"
+                    || c == "ExpiredTokenException"
+                    || c == "UnrecognizedClientException"
+                    || c == "InvalidClientTokenId"
+                    || c == "AuthFailure"
+                    || c == "InvalidSignatureException" =>
+                {
+                    Some(Self::AccessDenied)
+                }
+                c if c.contains("AlreadyExists")
+                    || c.contains("InUse")
+                    || c.contains("NotEmpty")
+                    || c == "DependencyViolation"
+                    || c == "OperationAbortedException"
+                    || c == "ConflictException" =>
+                {
+                    Some(Self::Conflict)
+                }
+                c if c.starts_with("Invalid")
+                    || c.starts_with("Validation")
+                    || c.contains("Malformed")
+                    || c == "MissingParameter" =>
+                {
+                    Some(Self::Invalid)
+                }
+                _ => None,
+            };
+            if let Some(class) = class {
+                return class;
+            }
+        }
+        match http_status {
+            Some(404) => Self::NotFound,
+            Some(401 | 403) => Self::AccessDenied,
+            Some(429) => Self::Throttled,
+            Some(409) => Self::Conflict,
+            _ => Self::Sdk,
+        }
+    }
+}
+
+/// A failed AWS call, classified. The message is the SDK error with its whole chain
+/// (rendered with `DisplayErrorContext`), so it is a leaf: nothing sits below it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}: {class}: {message}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub class: ErrorClass,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(operation: &'static str, class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            class,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// Converts an SDK error from `operation` (e.g. `"CreateLogGroup"`).
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let code = err.code().map(str::to_owned);
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let class = ErrorClass::classify(code.as_deref(), status);
+        let message = match err.message() {
+            Some(message) => match &code {
+                Some(code) => format!("{code}: {message}"),
+                None => message.to_owned(),
+            },
+            None => DisplayErrorContext(&err).to_string(),
+        };
+        Self {
+            operation,
+            class,
+            code,
+            message,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.class == ErrorClass::NotFound
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        self.class == ErrorClass::Conflict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_classify() {
+        use ErrorClass::*;
+        let cases = [
+            ("ResourceNotFoundException", NotFound),
+            ("RepositoryNotFoundException", NotFound),
+            ("ParameterNotFound", NotFound),
+            ("ThrottlingException", Throttled),
+            ("RequestLimitExceeded", Throttled),
+            ("AccessDeniedException", AccessDenied),
+            ("ExpiredToken", AccessDenied),
+            ("ResourceAlreadyExistsException", Conflict),
+            ("ParameterAlreadyExists", Conflict),
+            ("DependencyViolation", Conflict),
+            ("RepositoryNotEmptyException", Conflict),
+            ("InvalidParameterException", Invalid),
+            ("ValidationException", Invalid),
+            ("SomethingElse", Sdk),
+        ];
+        for (code, class) in cases {
+            assert_eq!(ErrorClass::classify(Some(code), Some(400)), class, "{code}");
+        }
+    }
+
+    #[test]
+    fn status_classifies_when_code_is_unknown() {
+        assert_eq!(ErrorClass::classify(None, Some(404)), ErrorClass::NotFound);
+        assert_eq!(ErrorClass::classify(None, Some(403)), ErrorClass::AccessDenied);
+        assert_eq!(ErrorClass::classify(None, Some(500)), ErrorClass::Sdk);
+        assert_eq!(ErrorClass::classify(None, None), ErrorClass::Sdk);
+    }
+}

@@ -1,0 +1,19 @@
+//! berth-core: the vocabulary every berth component shares — stack identity and tags,
+//! plans, the component contract, progress reporting, error classes, waits and the stack lock.
+//!
+//! Nothing here talks to AWS except the SSM adapter of the stack lock (`lock::aws`).
+
+pub mod component;
+pub mod error;
+pub mod lock;
+pub mod plan;
+pub mod report;
+pub mod stack;
+pub mod wait;
+
+pub use component::Component;
+pub use error::{AwsError, ErrorClass};
+pub use plan::{Action, Address, Change, FieldDiff, FieldValue, Plan};
+pub use report::{Event, NullReporter, RecordingReporter, Reporter};
+pub use stack::{client_token, InvalidStackName, Stack, StackName, Tags};
+pub use wait::{wait_for, Backoff, Poll, WaitError, WaitFor};
