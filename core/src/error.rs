@@ -177,7 +177,10 @@ mod tests {
     #[test]
     fn status_classifies_when_code_is_unknown() {
         assert_eq!(ErrorClass::classify(None, Some(404)), ErrorClass::NotFound);
-        assert_eq!(ErrorClass::classify(None, Some(403)), ErrorClass::AccessDenied);
+        assert_eq!(
+            ErrorClass::classify(None, Some(403)),
+            ErrorClass::AccessDenied
+        );
         assert_eq!(ErrorClass::classify(None, Some(500)), ErrorClass::Sdk);
         assert_eq!(ErrorClass::classify(None, None), ErrorClass::Sdk);
     }

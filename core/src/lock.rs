@@ -346,16 +346,12 @@ mod tests {
                 "no",
             ))
         });
-        let err = StackLock::acquire(
-            &store,
-            &stack(),
-            "a",
-            "up",
-            Duration::from_secs(1),
-            at(0),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(err.to_string(), "accessing the lock parameter /berth/prod/lock");
+        let err = StackLock::acquire(&store, &stack(), "a", "up", Duration::from_secs(1), at(0))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "accessing the lock parameter /berth/prod/lock"
+        );
     }
 }

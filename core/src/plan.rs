@@ -124,7 +124,11 @@ impl FieldDiff {
 
     /// A field changing from one value to another.
     pub fn changed(name: &str, before: impl Serialize, after: impl Serialize) -> Self {
-        Self::new(name, Some(FieldValue::of(before)), Some(FieldValue::of(after)))
+        Self::new(
+            name,
+            Some(FieldValue::of(before)),
+            Some(FieldValue::of(after)),
+        )
     }
 
     /// A secret field: the plan records that it changes, never what it holds.
