@@ -1,0 +1,67 @@
+//! Reaching AWS: the SDK config (standard credential chain, profile, region and
+//! `AWS_ENDPOINT_URL`; or the local emulator) and the service clients built from it.
+
+use anyhow::{bail, Result};
+use aws_config::BehaviorVersion;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
+
+/// The service clients berth uses, all from one SDK config.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Clients {
+    /// Clients for `sdk`, each with `interceptors` (tests count requests and pick an account).
+    pub fn new(sdk: &SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        macro_rules! client {
+            ($krate:ident) => {{
+                let mut config = $krate::config::Builder::from(sdk);
+                for interceptor in interceptors {
+                    config.push_interceptor(interceptor.clone());
+                }
+                $krate::Client::from_conf(config.build())
+            }};
+        }
+        Self {
+            logs: client!(aws_sdk_cloudwatchlogs),
+            ecr: client!(aws_sdk_ecr),
+            ssm: client!(aws_sdk_ssm),
+        }
+    }
+}
+
+/// The SDK config for real AWS: the standard chain, with the stack's region when it names one.
+pub async fn real(region: Option<&str>) -> Result<SdkConfig> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        bail!("no AWS region: set `stack.region` in the stack's config, or AWS_REGION, or a region in your AWS profile");
+    }
+    Ok(sdk)
+}
+
+/// The SDK config for the local emulator at `endpoint`: fixed test credentials, so no real
+/// credential can leak to it and none is needed.
+pub async fn local(endpoint: &str, region: Option<&str>) -> SdkConfig {
+    let credentials = aws_credential_types::Credentials::new(
+        "berth-local",
+        "berth-local",
+        None,
+        None,
+        "berth-local",
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.unwrap_or("us-east-1").to_owned()))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}

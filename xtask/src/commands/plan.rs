@@ -1,0 +1,36 @@
+//! `cargo xtask plan STACK`: what `up` would change, changing nothing.
+
+use anyhow::Result;
+
+use super::{connect, load_config};
+use crate::components::{Components, Specs};
+use crate::render::show_plan;
+use crate::shell::Shell;
+use crate::{Env, PlanArgs};
+
+pub(crate) async fn run(args: &PlanArgs, env: &Env, shell: &Shell) -> Result<u8> {
+    let config = load_config(env, &args.target)?;
+    let clients = connect(env, &args.target, &config, shell).await?;
+    let components = Components::new(&clients);
+    let specs = Specs::from_config(&config, args.delete_images);
+    let observed = components.observe(&config.stack).await?;
+    let plan = components.plan(&config.stack, &specs, &observed).combined();
+    show_plan(
+        shell,
+        &plan,
+        args.json,
+        &format!(
+            "stack {} matches {}",
+            config.stack.name(),
+            config.path.display()
+        ),
+    );
+    if !args.json && plan.refused().next().is_some() {
+        shell.status("Some changes are refused: `up` will not apply this plan as it stands.");
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}

@@ -1,0 +1,43 @@
+//! `cargo xtask status STACK`: the stack's resources and whether they match the config.
+
+use anyhow::Result;
+
+use super::converge::show_outputs;
+use super::{connect, load_config};
+use crate::components::{Components, Specs};
+use crate::shell::Shell;
+use crate::{Env, StatusArgs};
+
+pub(crate) async fn run(args: &StatusArgs, env: &Env, shell: &Shell) -> Result<u8> {
+    let config = load_config(env, &args.target)?;
+    let clients = connect(env, &args.target, &config, shell).await?;
+    let components = Components::new(&clients);
+    let stack = &config.stack;
+    let observed = components.observe(stack).await?;
+    let plan = components
+        .plan(stack, &Specs::from_config(&config, false), &observed)
+        .combined();
+    show_outputs(
+        shell,
+        stack,
+        &components.outputs(stack, &observed),
+        args.json,
+    );
+    if args.json {
+        shell.json(
+            "status",
+            serde_json::json!({"stack": stack.name().as_str(), "in_sync": !plan.has_changes(),
+                               "pending": plan.summary()}),
+        );
+    } else if plan.has_changes() {
+        shell.status(format!(
+            "Out of sync with {}: {}. `cargo xtask plan {}` shows the changes.",
+            config.path.display(),
+            plan.summary(),
+            stack.name()
+        ));
+    } else {
+        shell.status(format!("In sync with {}.", config.path.display()));
+    }
+    Ok(0)
+}

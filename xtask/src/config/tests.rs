@@ -1,0 +1,217 @@
+//! Config validation: every bad value is rejected with the file and the key named.
+
+use std::path::Path;
+
+use super::*;
+
+fn parse_text(text: &str) -> Result<StackConfig, ConfigError> {
+    parse(
+        Path::new("stacks/prod.toml"),
+        StackName::new("prod").unwrap(),
+        text,
+    )
+}
+
+fn error_of(text: &str) -> String {
+    parse_text(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_shipped_stacks_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    for stack in ["prod", "staging"] {
+        let config = load(&dir, stack).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.stack.name().as_str(), stack);
+        assert!(config.logging.groups.contains_key("web"));
+        assert!(config.registry.repositories.contains_key("web"));
+    }
+}
+
+#[test]
+fn an_empty_file_is_an_empty_stack() {
+    let config = parse_text("").unwrap();
+    assert!(config.logging.groups.is_empty());
+    assert!(config.registry.repositories.is_empty());
+    assert_eq!(config.region, None);
+}
+
+#[test]
+fn defaults_fill_what_the_file_leaves_out() {
+    let config = parse_text("[logging.groups.web]\n[registry.repositories.web]\n").unwrap();
+    assert_eq!(config.logging.groups["web"].retention_days, Some(30));
+    assert_eq!(
+        config.registry.repositories["web"],
+        RepositorySpec::default()
+    );
+    assert_eq!(
+        config.registry.repositories["web"].lifecycle,
+        [
+            LifecycleRule::ExpireUntagged { days: 14 },
+            LifecycleRule::KeepLast { count: 30 }
+        ]
+    );
+}
+
+#[test]
+fn group_settings_override_the_logging_defaults() {
+    let config = parse_text(
+        r#"
+        [logging]
+        retention_days = 14
+        kms_key_arn = "arn:aws:kms:us-east-2:123456789012:key/abc"
+        [logging.groups.web]
+        [logging.groups.audit]
+        retention_days = "never"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.logging.groups["web"].retention_days, Some(14));
+    assert_eq!(config.logging.groups["audit"].retention_days, None);
+    assert_eq!(
+        config.logging.groups["audit"].kms_key_arn.as_deref(),
+        Some("arn:aws:kms:us-east-2:123456789012:key/abc")
+    );
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    assert_eq!(
+        error_of("[logging]\nretention = 30\n"),
+        "stacks/prod.toml: logging.retention: unknown field `retention`, expected one of `retention_days`, `kms_key_arn`, `groups` (line 2)"
+    );
+    let err = error_of("[registry.repositories.web]\nscan_on_pusj = true\n");
+    assert!(
+        err.starts_with(
+            "stacks/prod.toml: registry.repositories.web.scan_on_pusj: unknown field `scan_on_pusj`"
+        ),
+        "{err}"
+    );
+    let err = error_of("[stak]\n");
+    assert!(
+        err.starts_with("stacks/prod.toml: stak: unknown field `stak`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let err = error_of("[registry.repositories.web]\nscan_on_push = \"yes\"\n");
+    assert!(
+        err.starts_with("stacks/prod.toml: registry.repositories.web.scan_on_push: invalid type: string \"yes\", expected a boolean"),
+        "{err}"
+    );
+}
+
+#[test]
+fn retention_must_be_a_value_cloudwatch_accepts() {
+    let err = error_of("[logging]\nretention_days = 45\n");
+    assert!(
+        err.starts_with("stacks/prod.toml: logging.retention_days: 45 days is not a retention CloudWatch Logs accepts; use one of 1, 3, 5,"),
+        "{err}"
+    );
+    let err = error_of("[logging.groups.web]\nretention_days = 0\n");
+    assert!(
+        err.contains("logging.groups.web.retention_days: 0 days"),
+        "{err}"
+    );
+    let err = error_of("[logging.groups.web]\nretention_days = \"forever\"\n");
+    assert!(
+        err.contains("logging.groups.web.retention_days: \"forever\" is not a retention"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lifecycle_rules_are_checked() {
+    let err = error_of(
+        r#"[registry.repositories.web]
+        lifecycle = [
+          { rule = "expire_untagged", days = 0 },
+          { rule = "keep_last", count = 5 },
+          { rule = "keep_last", count = 6 },
+          { rule = "keep_tag_prefix", prefix = "" },
+        ]"#,
+    );
+    assert_eq!(
+        err,
+        "stacks/prod.toml: 3 problems\n  \
+         - registry.repositories.web.lifecycle[0].days: 0 is out of range; use 1 to 3650 days\n  \
+         - registry.repositories.web.lifecycle[2]: only one keep_last rule is allowed\n  \
+         - registry.repositories.web.lifecycle[3].prefix: \"\" is not a tag prefix: use 1-128 letters, digits, '.', '_' or '-'"
+    );
+    let err = error_of(
+        "[registry.repositories.web]\nlifecycle = [{ rule = \"keep_first\", count = 1 }]\n",
+    );
+    assert!(
+        err.contains("registry.repositories.web.lifecycle[0]"),
+        "{err}"
+    );
+    assert!(err.contains("unknown variant `keep_first`"), "{err}");
+}
+
+#[test]
+fn no_lifecycle_rules_means_no_policy() {
+    let config = parse_text("[registry.repositories.web]\nlifecycle = []\n").unwrap();
+    assert!(config.registry.repositories["web"].lifecycle.is_empty());
+}
+
+#[test]
+fn encryption_and_keys_are_checked() {
+    let config = parse_text(
+        "[registry.repositories.web]\nencryption = \"kms\"\nkms_key_arn = \"arn:aws:kms:us-east-2:123456789012:key/k\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.registry.repositories["web"].encryption,
+        Encryption::Kms {
+            key_arn: Some("arn:aws:kms:us-east-2:123456789012:key/k".into())
+        }
+    );
+    let err = error_of("[registry.repositories.web]\nencryption = \"des\"\n");
+    assert!(
+        err.contains("registry.repositories.web.encryption: \"des\" is not an encryption"),
+        "{err}"
+    );
+    let err =
+        error_of("[registry.repositories.web]\nkms_key_arn = \"arn:aws:kms:us-east-2:1:key/k\"\n");
+    assert!(
+        err.contains("registry.repositories.web.kms_key_arn: a KMS key needs encryption = \"kms\""),
+        "{err}"
+    );
+    let err = error_of("[logging]\nkms_key_arn = \"my-key\"\n");
+    assert!(
+        err.contains("logging.kms_key_arn: \"my-key\" is not a KMS key ARN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn names_and_region_are_checked() {
+    let err = error_of("[logging.groups.Web]\n");
+    assert!(
+        err.contains("logging.groups.Web: \"Web\" is not a service name"),
+        "{err}"
+    );
+    let err = error_of("[registry.repositories.\"my_repo\"]\n");
+    assert!(
+        err.contains("registry.repositories.my_repo: \"my_repo\" is not a repository name"),
+        "{err}"
+    );
+    let err = error_of("[stack]\nregion = \"ohio\"\n");
+    assert!(
+        err.contains("stack.region: \"ohio\" is not an AWS region name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_stack_lists_the_known_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let err = load(&dir, "qa").unwrap_err().to_string();
+    assert!(
+        err.ends_with("qa.toml: no such stack config; known stacks: prod, staging"),
+        "{err}"
+    );
+    let err = load(&dir, "QA").unwrap_err().to_string();
+    assert!(err.contains("invalid stack name \"QA\""), "{err}");
+}
