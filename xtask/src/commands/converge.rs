@@ -4,7 +4,7 @@
 //! A run with nothing to change makes no mutating request at all (not even for the lock).
 
 use anyhow::{bail, Result};
-use berth_core::Stack;
+use berth_core::{Plan, Stack};
 
 use super::{connect, load_config, lock, unlock, Hinted};
 use crate::aws::Clients;
@@ -66,6 +66,13 @@ pub(crate) async fn run(args: &ApplyArgs, goal: Goal, env: &Env, shell: &Shell) 
         return Ok(0);
     }
 
+    // Refusals are final before anything is touched, the lock included.
+    let combined = plan.combined();
+    if combined.refused().next().is_some() {
+        show_plan(shell, &combined, args.json, "");
+        refuse_if_needed(&combined)?;
+    }
+
     let held = lock(&clients, &config, goal.command()).await?;
     let result = converge_locked(args, goal, &config, &clients, &components, &specs, shell).await;
     unlock(&clients, held, shell).await;
@@ -95,30 +102,7 @@ async fn converge_locked(
     if !combined.has_changes() {
         return Ok(0);
     }
-    let refused: Vec<String> = combined
-        .refused()
-        .map(|c| {
-            format!(
-                "{}: {}",
-                c.address,
-                c.refused.as_deref().unwrap_or_default()
-            )
-        })
-        .collect();
-    if !refused.is_empty() {
-        return Err(Hinted {
-            message: format!(
-                "refusing to apply: {} change{} need{} explicit permission:\n  {}",
-                refused.len(),
-                if refused.len() == 1 { "" } else { "s" },
-                if refused.len() == 1 { "s" } else { "" },
-                refused.join("\n  ")
-            ),
-            hint: "nothing was changed; grant what the refusal names, or change the config"
-                .to_owned(),
-        }
-        .into());
-    }
+    refuse_if_needed(&combined)?;
     confirm(args, goal, stack, shell)?;
 
     let reporter = CliReporter::new(shell, args.json);
@@ -147,6 +131,34 @@ async fn converge_locked(
         Goal::Down => shell.status(format!("Stack {} is down.", stack.name())),
     }
     Ok(0)
+}
+
+/// Fails when a change needs a permission the run was not given.
+fn refuse_if_needed(plan: &Plan) -> Result<()> {
+    let refused: Vec<String> = plan
+        .refused()
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c.address,
+                c.refused.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(Hinted {
+        message: format!(
+            "refusing to apply: {} change{} need{} explicit permission:\n  {}",
+            refused.len(),
+            if refused.len() == 1 { "" } else { "s" },
+            if refused.len() == 1 { "s" } else { "" },
+            refused.join("\n  ")
+        ),
+        hint: "nothing was changed; grant what the refusal names, or change the config".to_owned(),
+    }
+    .into())
 }
 
 fn confirm(args: &ApplyArgs, goal: Goal, stack: &Stack, shell: &Shell) -> Result<()> {
