@@ -249,3 +249,42 @@ async fn tail_reads_events_since_a_time_across_pages() {
     assert_eq!(out.stdout.lines().count(), 30, "{}", out.stdout);
     assert!(out.stdout.lines().all(|l| l.contains(" web/1 line ")));
 }
+
+#[tokio::test]
+async fn a_run_killed_between_create_and_retention_converges_on_rerun() {
+    let h = Harness::new().await;
+    h.write_stack("prod", BASIC_STACK);
+    // What a run killed right after CreateLogGroup leaves: the group, tagged, no retention.
+    let mut create = h
+        .clients()
+        .logs
+        .create_log_group()
+        .log_group_name("/berth/prod/web");
+    for (k, v) in [
+        ("berth:stack", "prod"),
+        ("berth:component", "logging"),
+        ("berth:address", "logging.log_group[web]"),
+        ("Name", "/berth/prod/web"),
+    ] {
+        create = create.tags(k, v);
+    }
+    create.send().await.unwrap();
+
+    let up = h.xtask(&["up", "prod", "--yes"]).await;
+    up.expect_code(0);
+    assert!(
+        up.stderr.contains("updated logging.log_group[web]"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(
+        groups(&h, "/berth/prod/").await,
+        [
+            ("/berth/prod/web".to_owned(), Some(30)),
+            ("/berth/prod/worker".to_owned(), Some(7))
+        ]
+    );
+    h.xtask(&["plan", "prod", "--detailed-exitcode"])
+        .await
+        .expect_code(0);
+}

@@ -337,3 +337,55 @@ async fn image_lookup_turns_a_tag_into_its_digest() {
         .to_string()
         .starts_with("no image tagged \"v1\" in repository prod-nothing"));
 }
+
+#[tokio::test]
+async fn a_run_killed_between_create_and_policy_converges_on_rerun() {
+    let h = Harness::new().await;
+    h.write_stack("prod", BASIC_STACK);
+    // What a run killed right after CreateRepository leaves: tagged, no lifecycle policy.
+    let tags = [
+        ("berth:stack", "prod"),
+        ("berth:component", "registry"),
+        ("berth:address", "registry.repository[web]"),
+        ("Name", "prod-web"),
+    ]
+    .map(|(k, v)| {
+        aws_sdk_ecr::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    });
+    h.clients()
+        .ecr
+        .create_repository()
+        .repository_name("prod-web")
+        .image_scanning_configuration(
+            aws_sdk_ecr::types::ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build(),
+        )
+        .image_tag_mutability(ImageTagMutability::Immutable)
+        .set_tags(Some(tags.to_vec()))
+        .send()
+        .await
+        .unwrap();
+
+    let up = h.xtask(&["up", "prod", "--yes"]).await;
+    up.expect_code(0);
+    let registry_calls: Vec<_> = up
+        .mutating()
+        .into_iter()
+        .filter(|c| c.starts_with("ecr:"))
+        .collect();
+    assert_eq!(registry_calls, ["ecr:PutLifecyclePolicy"]);
+    assert!(policy(&h, "prod-web").await.is_some());
+    let all = h
+        .clients()
+        .ecr
+        .describe_repositories()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.repositories().len(), 1, "no duplicate repository");
+}
