@@ -37,10 +37,13 @@ pub trait Component: Send + Sync {
     fn plan(&self, stack: &Stack, spec: &Self::Spec, observed: &Self::Observed)
         -> Plan<Self::Step>;
 
+    /// `observed` is what `plan` was computed from: steps that build on resources existing
+    /// before the run find their ids there.
     async fn apply(
         &self,
         stack: &Stack,
         plan: &Plan<Self::Step>,
+        observed: &Self::Observed,
         reporter: &dyn Reporter,
     ) -> Result<(), Self::Error>;
 

@@ -312,6 +312,7 @@ impl<A: LogsApi> Component for Logging<A> {
         &self,
         stack: &Stack,
         plan: &Plan<LogStep>,
+        _observed: &Self::Observed,
         reporter: &dyn Reporter,
     ) -> Result<(), LoggingError> {
         for change in plan.actionable() {

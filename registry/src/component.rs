@@ -511,6 +511,7 @@ impl<A: EcrApi> Component for Registry<A> {
         &self,
         stack: &Stack,
         plan: &Plan<RepositoryStep>,
+        _observed: &Self::Observed,
         reporter: &dyn Reporter,
     ) -> Result<(), RegistryError> {
         if let Some(change) = plan.refused().next() {

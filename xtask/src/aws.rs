@@ -10,9 +10,14 @@ use aws_types::SdkConfig;
 /// The service clients berth uses, all from one SDK config.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    /// The region the clients talk to.
+    pub region: String,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudmap: aws_sdk_servicediscovery::Client,
 }
 
 impl Clients {
@@ -28,9 +33,13 @@ impl Clients {
             }};
         }
         Self {
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             logs: client!(aws_sdk_cloudwatchlogs),
             ecr: client!(aws_sdk_ecr),
             ssm: client!(aws_sdk_ssm),
+            ec2: client!(aws_sdk_ec2),
+            elb: client!(aws_sdk_elasticloadbalancingv2),
+            cloudmap: client!(aws_sdk_servicediscovery),
         }
     }
 }

@@ -177,7 +177,10 @@ async fn create_tags_the_group_in_the_same_call_then_sets_retention() {
     let logging = Logging::new(api);
     let plan = plan(&stack(), &spec(&[("web", Some(30))]), &observed(&[]));
     let reporter = RecordingReporter::default();
-    logging.apply(&stack(), &plan, &reporter).await.unwrap();
+    logging
+        .apply(&stack(), &plan, &Default::default(), &reporter)
+        .await
+        .unwrap();
     assert_eq!(reporter.events().len(), 2);
 }
 
@@ -194,7 +197,7 @@ async fn a_create_interrupted_after_the_group_exists_still_converges() {
     api.expect_put_retention().times(1).returning(|_, _| Ok(()));
     let plan = plan(&stack(), &spec(&[("web", Some(30))]), &observed(&[]));
     Logging::new(api)
-        .apply(&stack(), &plan, &NullReporter)
+        .apply(&stack(), &plan, &Default::default(), &NullReporter)
         .await
         .unwrap();
 }
@@ -221,7 +224,7 @@ async fn kms_changes_associate_and_disassociate() {
         ]),
     );
     Logging::new(api)
-        .apply(&stack(), &plan, &NullReporter)
+        .apply(&stack(), &plan, &Default::default(), &NullReporter)
         .await
         .unwrap();
 }
@@ -239,7 +242,7 @@ async fn prune_leaves_groups_without_the_stack_tag_alone() {
     );
     let reporter = RecordingReporter::default();
     Logging::new(api)
-        .apply(&stack(), &plan, &reporter)
+        .apply(&stack(), &plan, &Default::default(), &reporter)
         .await
         .unwrap();
     assert!(reporter
@@ -262,7 +265,7 @@ async fn deleting_a_group_already_gone_is_done() {
     });
     let plan = plan(&stack(), &spec(&[]), &observed(&[group("old", None, None)]));
     Logging::new(api)
-        .apply(&stack(), &plan, &NullReporter)
+        .apply(&stack(), &plan, &Default::default(), &NullReporter)
         .await
         .unwrap();
 }
@@ -279,7 +282,7 @@ async fn errors_name_the_group() {
     });
     let plan = plan(&stack(), &spec(&[("web", None)]), &observed(&[]));
     let err = Logging::new(api)
-        .apply(&stack(), &plan, &NullReporter)
+        .apply(&stack(), &plan, &Default::default(), &NullReporter)
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "creating log group /berth/prod/web");

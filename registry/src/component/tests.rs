@@ -215,7 +215,7 @@ async fn create_tags_in_the_same_call_then_sets_the_policy() {
         .returning(|_, _| Ok(()));
     let plan = plan(&stack(), &spec_of(&["web"]), &observed(vec![]));
     Registry::new(api)
-        .apply(&stack(), &plan, &NullReporter)
+        .apply(&stack(), &plan, &Default::default(), &NullReporter)
         .await
         .unwrap();
 }
@@ -229,7 +229,7 @@ async fn apply_refuses_a_plan_with_a_refused_change_before_any_call() {
         &observed(vec![repo("full", 4, None)]),
     );
     let err = Registry::new(api)
-        .apply(&stack(), &plan, &NullReporter)
+        .apply(&stack(), &plan, &Default::default(), &NullReporter)
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with(
@@ -262,7 +262,7 @@ async fn allowed_deletes_of_repositories_with_images_force() {
         &observed(vec![repo("full", 4, None), repo("empty", 0, None)]),
     );
     Registry::new(api)
-        .apply(&stack(), &plan, &NullReporter)
+        .apply(&stack(), &plan, &Default::default(), &NullReporter)
         .await
         .unwrap();
 }

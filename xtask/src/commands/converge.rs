@@ -32,10 +32,16 @@ impl Goal {
         }
     }
 
-    fn specs(self, config: &StackConfig, delete_images: bool) -> Specs {
+    async fn specs(
+        self,
+        config: &StackConfig,
+        components: &Components,
+        clients: &Clients,
+        delete_images: bool,
+    ) -> Result<Specs> {
         match self {
-            Goal::Up => Specs::from_config(config, delete_images),
-            Goal::Down => Specs::empty(delete_images),
+            Goal::Up => Specs::resolve(config, components, &clients.region, delete_images).await,
+            Goal::Down => Ok(Specs::empty(delete_images)),
         }
     }
 }
@@ -45,7 +51,9 @@ pub(crate) async fn run(args: &ApplyArgs, goal: Goal, env: &Env, shell: &Shell) 
     let clients = connect(env, &args.target, &config, shell).await?;
     let components = Components::new(&clients);
     let stack = &config.stack;
-    let specs = goal.specs(&config, args.delete_images);
+    let specs = goal
+        .specs(&config, &components, &clients, args.delete_images)
+        .await?;
 
     let observed = components.observe(stack).await?;
     let plan = components.plan(stack, &specs, &observed);
@@ -106,7 +114,7 @@ async fn converge_locked(
     confirm(args, goal, stack, shell)?;
 
     let reporter = CliReporter::new(shell, args.json);
-    components.apply(stack, &plan, &reporter).await?;
+    components.apply(stack, &plan, &observed, &reporter).await?;
     drop(reporter);
 
     let observed = components.observe(stack).await?;
@@ -205,7 +213,23 @@ pub(crate) fn show_outputs(shell: &Shell, stack: &Stack, outputs: &Outputs, json
     for (short, repo) in &outputs.registry.repositories {
         shell.status(format!("  registry.repository[{short}]: {}", repo.uri));
     }
-    if outputs.logging.groups.is_empty() && outputs.registry.repositories.is_empty() {
+    let network = &outputs.network;
+    if let Some(vpc) = &network.vpc_id {
+        shell.status(format!("  network.vpc: {vpc}"));
+    }
+    if let Some(dns) = &network.load_balancer_dns {
+        shell.status(format!("  network.load_balancer[alb]: http://{dns}"));
+    }
+    if let Some(dns) = &network.websocket_load_balancer_dns {
+        shell.status(format!("  network.load_balancer[nlb]: {dns}"));
+    }
+    if let Some(namespace) = &network.namespace_id {
+        shell.status(format!("  network.namespace: {namespace}"));
+    }
+    if outputs.logging.groups.is_empty()
+        && outputs.registry.repositories.is_empty()
+        && network.vpc_id.is_none()
+    {
         shell.status("  (none)");
     }
 }

@@ -14,9 +14,8 @@ pub(crate) async fn run(args: &StatusArgs, env: &Env, shell: &Shell) -> Result<u
     let components = Components::new(&clients);
     let stack = &config.stack;
     let observed = components.observe(stack).await?;
-    let plan = components
-        .plan(stack, &Specs::from_config(&config, false), &observed)
-        .combined();
+    let specs = Specs::resolve(&config, &components, &clients.region, false).await?;
+    let plan = components.plan(stack, &specs, &observed).combined();
     show_outputs(
         shell,
         stack,

@@ -1,0 +1,15 @@
+//! The SDK implementations of the network facades.
+
+mod cloudmap;
+mod ec2;
+mod elb;
+
+pub use cloudmap::CloudMap;
+pub use ec2::Ec2;
+pub use elb::Elb;
+
+use berth_core::{AwsError, ErrorClass};
+
+fn invalid(operation: &'static str, err: impl std::fmt::Display) -> AwsError {
+    AwsError::new(operation, ErrorClass::Invalid, err.to_string())
+}
