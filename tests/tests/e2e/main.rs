@@ -4,6 +4,7 @@
 mod cli;
 mod config_errors;
 mod logging;
+mod network;
 mod registry;
 
 /// A stack with two log groups and one repository, as most tests start from.

@@ -47,7 +47,17 @@ pub(crate) async fn connect(
     shell: &Shell,
 ) -> Result<Clients> {
     match &env.aws {
-        AwsSource::Fixed { sdk, interceptors } => Ok(Clients::new(sdk, interceptors)),
+        AwsSource::Fixed { sdk, interceptors } => {
+            // The stack's region wins, as it does with the standard chain.
+            let sdk = match &config.region {
+                Some(region) => sdk
+                    .to_builder()
+                    .region(aws_types::region::Region::new(region.clone()))
+                    .build(),
+                None => (**sdk).clone(),
+            };
+            Ok(Clients::new(&sdk, interceptors))
+        }
         AwsSource::Default if target.local => {
             let paths = emulator::LocalPaths::new(&env.root);
             let endpoint = emulator::ensure_running(&paths, shell)?;
