@@ -961,3 +961,6 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Component for Network<E, L, C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

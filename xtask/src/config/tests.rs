@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use berth_network::{NatMode, PortRange, TargetType};
+
 use super::*;
 
 fn parse_text(text: &str) -> Result<StackConfig, ConfigError> {
@@ -214,4 +216,72 @@ fn a_missing_stack_lists_the_known_ones() {
     );
     let err = load(&dir, "QA").unwrap_err().to_string();
     assert!(err.contains("invalid stack name \"QA\""), "{err}");
+}
+
+#[test]
+fn network_defaults() {
+    let config = parse_text("[network]\n").unwrap();
+    let network = config.network.unwrap();
+    assert_eq!(network.az_count, 3);
+    let spec = network.spec;
+    assert_eq!(spec.vpc_cidr.to_string(), "10.0.0.0/16");
+    assert_eq!(spec.nat, NatMode::Single);
+    assert!(spec.s3_endpoint);
+    assert_eq!(spec.subnets[0].len(), 3);
+    assert_eq!(spec.security.container_port, 4000);
+    assert_eq!(
+        spec.security.erlang_ports,
+        PortRange {
+            from: 9100,
+            to: 9155
+        }
+    );
+    assert_eq!(spec.namespace.as_deref(), Some("prod.internal"));
+    let alb = spec.load_balancer.unwrap();
+    assert_eq!(alb.health_check_matcher, "200,301,302,307");
+    assert_eq!(alb.deregistration_delay, 30);
+    assert!(!alb.stickiness);
+    assert_eq!(alb.target_type, TargetType::Instance);
+    assert!(spec.websocket_load_balancer.is_none());
+}
+
+#[test]
+fn fargate_targets_ips() {
+    let config = parse_text("[stack]\nlaunch_type = \"fargate\"\n[network]\n").unwrap();
+    assert_eq!(
+        config
+            .network
+            .unwrap()
+            .spec
+            .load_balancer
+            .unwrap()
+            .target_type,
+        TargetType::Ip
+    );
+    assert!(error_of("[stack]\nlaunch_type = \"lambda\"\n").contains("stack.launch_type"));
+}
+
+#[test]
+fn network_values_are_checked() {
+    for (config, expected) in [
+        ("[network]\naz_count = 7\n", "network.az_count: 7 AZs is out of range"),
+        ("[network]\naz_count = 1\n", "network.az_count: an application load balancer needs subnets in at least 2 AZs"),
+        ("[network]\nerlang_ports = [9200, 9100]\n", "network.erlang_ports: the range 9200-9100 is reversed"),
+        ("[network]\ncontainer_port = 70000\n", "network.container_port: 70000 is not a port"),
+        ("[network]\nvpc_cidr = \"10.0.0.0/8\"\n", "network.vpc_cidr: a /8 VPC is outside"),
+        ("[network]\nvpc_cidr = \"nope\"\n", "network.vpc_cidr: \"nope\" is not an IPv4 CIDR block"),
+        ("[network]\ningress_cidrs = [\"1.2.3.4/40\"]\n", "network.ingress_cidrs[0]"),
+        ("[network.subnets]\nprivate = 12\n", "network.subnets.private: /12 is not a subnet size"),
+        ("[network]\n[network.subnets]\npublic = [\"10.0.0.0/24\"]\n", "network.subnets.public: public lists 1 subnets but the network spans 3 AZs"),
+        ("[network]\n[network.subnets]\ndata = [\"10.9.0.0/24\", \"10.9.1.0/24\", \"10.9.2.0/24\"]\n", "network.subnets.data[0]: data subnet 10.9.0.0/24 is not inside the VPC"),
+        ("[network]\nnamespace = \"internal\"\n", "network.namespace: \"internal\" is not a DNS name"),
+        ("[network.load_balancer]\ncertificate_arn = \"cert\"\n", "network.load_balancer.certificate_arn"),
+        ("[network.load_balancer]\nhealth_check_matcher = \"ok\"\n", "network.load_balancer.health_check_matcher"),
+        ("[network.load_balancer]\nhealth_check_path = \"health\"\n", "network.load_balancer.health_check_path"),
+        ("[network.load_balancer]\nderegistration_delay = 4000\n", "network.load_balancer.deregistration_delay"),
+        ("[network]\nnat = \"two\"\n", "network.nat: \"two\" is not a NAT mode"),
+    ] {
+        let err = error_of(config);
+        assert!(err.contains(expected), "{config}: expected {expected:?} in {err}");
+    }
 }
