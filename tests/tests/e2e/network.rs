@@ -122,6 +122,20 @@ async fn the_whole_network_is_created_converges_and_goes_away() {
     up.expect_code(0);
     // vpc, 9 subnets, igw, 3 NAT, 3 EIP, 5 route tables, 3 groups.
     assert_eq!(ec2_counts(&h).await, [1, 9, 1, 3, 3, 5, 3]);
+    // One create call per resource, no retries or duplicates; rules in one call per group.
+    let created = |name: &str| up.calls.iter().filter(|c| c.as_str() == name).count();
+    assert_eq!(created("ec2:CreateVpc"), 1);
+    assert_eq!(created("ec2:CreateSubnet"), 9);
+    assert_eq!(created("ec2:CreateSecurityGroup"), 3);
+    assert_eq!(created("ec2:AuthorizeSecurityGroupIngress"), 3);
+    assert_eq!(created("ec2:CreateNatGateway"), 3);
+    assert_eq!(created("ec2:AllocateAddress"), 3);
+    assert_eq!(created("ec2:CreateRouteTable"), 5);
+    assert_eq!(created("ec2:AssociateRouteTable"), 9);
+    assert_eq!(created("elasticloadbalancingv2:CreateLoadBalancer"), 2);
+    assert_eq!(created("elasticloadbalancingv2:CreateTargetGroup"), 2);
+    assert_eq!(created("elasticloadbalancingv2:CreateListener"), 2);
+    assert_eq!(created("servicediscovery:CreatePrivateDnsNamespace"), 1);
     let outputs = up
         .json_lines()
         .into_iter()
