@@ -4,6 +4,7 @@
 Used by `cargo xtask --local` (a long-lived background server) and by the test harness (one
 server per test binary, ended when the harness's end of stdin closes: --exit-with-parent).
 Arguments other than --exit-with-parent go to moto_server (-H host, -p port).
+It also registers the DocumentDB engine in moto's RDS backend (see register_documentdb).
 """
 import os
 import sys
@@ -18,6 +19,37 @@ def exit_when_stdin_closes():
         os._exit(0)
 
 
+def register_documentdb():
+    """Teach moto's RDS backend the `docdb` engine, which moto 5.2.5 lacks.
+
+    DocumentDB shares RDS's control-plane API (same actions, same endpoint); only the engine
+    name is unknown to moto. Defaults as AWS: port 27017, engine version 5.0.0.
+    """
+    from moto.rds import models, utils
+
+    def extend_list(cls, name):
+        original = getattr(cls, name)
+        setattr(cls, name, classmethod(lambda c: sorted(set(original()) | {"docdb"})))
+
+    extend_list(utils.ClusterEngine, "list_cluster_engines")
+    extend_list(utils.DbInstanceEngine, "valid_db_instance_engine")
+
+    def with_docdb(cls, name, value):
+        original = getattr(cls, name)
+        setattr(
+            cls,
+            name,
+            staticmethod(lambda engine, *rest, **kw: value if engine == "docdb" else original(engine, *rest, **kw)),
+        )
+
+    with_docdb(models.DBCluster, "default_engine_version", "5.0.0")
+    with_docdb(models.DBCluster, "default_port", 27017)
+    with_docdb(models.DBCluster, "default_allocated_storage", 1)
+    with_docdb(models.DBInstance, "default_port", 27017)
+    with_docdb(models.DBInstance, "default_allocated_storage", 10)
+    models.DBInstance.default_engine_versions["docdb"] = "5.0.0"
+
+
 def main():
     args = sys.argv[1:]
     if "--exit-with-parent" in args:
@@ -25,6 +57,7 @@ def main():
         threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
     # AWS-managed IAM policy ARNs (ECS task execution role policy, ...) must resolve.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    register_documentdb()
     from moto.server import main as moto_server
 
     moto_server(args)
