@@ -18,6 +18,8 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub cloudmap: aws_sdk_servicediscovery::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -40,6 +42,8 @@ impl Clients {
             ec2: client!(aws_sdk_ec2),
             elb: client!(aws_sdk_elasticloadbalancingv2),
             cloudmap: client!(aws_sdk_servicediscovery),
+            rds: client!(aws_sdk_rds),
+            secrets: client!(aws_sdk_secretsmanager),
         }
     }
 }

@@ -5,6 +5,11 @@
 
 use anyhow::{Context, Result};
 use berth_core::{Component, Plan, Reporter, Stack};
+use berth_database::aws::{Rds, SecretsManager};
+use berth_database::{
+    Database, DatabaseObserved, DatabaseOutputs, DatabasePermissions, DatabaseSpec, DatabaseTarget,
+    DbStep,
+};
 use berth_logging::aws::CloudWatchLogs;
 use berth_logging::{LogStep, Logging, LoggingObserved, LoggingOutputs, LoggingSpec};
 use berth_network::aws::{CloudMap, Ec2, Elb};
@@ -22,11 +27,16 @@ pub struct Components {
     pub logging: Logging<CloudWatchLogs>,
     pub registry: Registry<Ecr>,
     pub network: Network<Ec2, Elb, CloudMap>,
+    pub database: Database<Rds, SecretsManager>,
 }
 
 impl Components {
     pub fn new(clients: &Clients) -> Self {
         Self {
+            database: Database::new(
+                Rds::new(clients.rds.clone()),
+                SecretsManager::new(clients.secrets.clone()),
+            ),
             logging: Logging::new(CloudWatchLogs::new(clients.logs.clone())),
             registry: Registry::new(Ecr::new(clients.ecr.clone())),
             network: Network::new(
@@ -44,6 +54,9 @@ pub struct Specs {
     pub logging: LoggingSpec,
     pub registry: RegistrySpec,
     pub network: Option<NetworkSpec>,
+    /// Without its network inputs, which come from the network's outputs.
+    pub database: Option<DatabaseSpec>,
+    pub database_permissions: DatabasePermissions,
 }
 
 impl Specs {
@@ -54,6 +67,7 @@ impl Specs {
         components: &Components,
         region: &str,
         delete_images: bool,
+        database_permissions: DatabasePermissions,
     ) -> Result<Self> {
         let mut registry = config.registry.clone();
         registry.delete_images = delete_images;
@@ -74,11 +88,13 @@ impl Specs {
             logging: config.logging.clone(),
             registry,
             network,
+            database: config.database.clone(),
+            database_permissions,
         })
     }
 
     /// Nothing: planning against it deletes everything the stack has (`down`).
-    pub fn empty(delete_images: bool) -> Self {
+    pub fn empty(delete_images: bool, database_permissions: DatabasePermissions) -> Self {
         Self {
             logging: LoggingSpec::default(),
             registry: RegistrySpec {
@@ -86,6 +102,28 @@ impl Specs {
                 ..RegistrySpec::default()
             },
             network: None,
+            database: None,
+            database_permissions,
+        }
+    }
+
+    /// The database target with its inputs taken from the network's outputs (the data
+    /// subnets in AZ order, the database security group), when the network exists.
+    pub fn database_target(&self, network: &NetworkOutputs) -> DatabaseTarget {
+        let spec = self.database.clone().map(|mut spec| {
+            let data = network.subnets.get("data");
+            spec.subnet_ids = self.network.as_ref().and_then(|n| {
+                n.azs
+                    .iter()
+                    .map(|az| data.and_then(|d| d.get(az)).cloned())
+                    .collect::<Option<Vec<_>>>()
+            });
+            spec.security_group_id = network.security_groups.get("db").cloned();
+            spec
+        });
+        DatabaseTarget {
+            spec,
+            permissions: self.database_permissions,
         }
     }
 }
@@ -96,6 +134,7 @@ pub struct Observed {
     pub logging: LoggingObserved,
     pub registry: RegistryObserved,
     pub network: NetworkObserved,
+    pub database: DatabaseObserved,
 }
 
 /// The plan, per component.
@@ -104,6 +143,7 @@ pub struct StackPlan {
     pub logging: Plan<LogStep>,
     pub registry: Plan<RepositoryStep>,
     pub network: Plan<NetStep>,
+    pub database: Plan<DbStep>,
 }
 
 impl StackPlan {
@@ -113,6 +153,7 @@ impl StackPlan {
             self.logging.erase(),
             self.registry.erase(),
             self.network.erase(),
+            self.database.erase(),
         ])
     }
 }
@@ -123,11 +164,12 @@ pub struct Outputs {
     pub logging: LoggingOutputs,
     pub registry: RegistryOutputs,
     pub network: NetworkOutputs,
+    pub database: DatabaseOutputs,
 }
 
 impl Components {
     pub async fn observe(&self, stack: &Stack) -> Result<Observed> {
-        let (logging, registry, network) = tokio::try_join!(
+        let (logging, registry, network, database) = tokio::try_join!(
             async {
                 self.logging
                     .observe(stack)
@@ -146,22 +188,65 @@ impl Components {
                     .await
                     .context("observing network")
             },
+            async {
+                self.database
+                    .observe(stack)
+                    .await
+                    .context("observing database")
+            },
         )?;
         Ok(Observed {
             logging,
             registry,
             network,
+            database,
         })
     }
 
     pub fn plan(&self, stack: &Stack, specs: &Specs, observed: &Observed) -> StackPlan {
+        let network_outputs = self.network.outputs(stack, &observed.network);
         StackPlan {
             logging: self.logging.plan(stack, &specs.logging, &observed.logging),
             registry: self
                 .registry
                 .plan(stack, &specs.registry, &observed.registry),
             network: self.network.plan(stack, &specs.network, &observed.network),
+            database: self.database.plan(
+                stack,
+                &specs.database_target(&network_outputs),
+                &observed.database,
+            ),
         }
+    }
+
+    /// The database's part: planned again from fresh reads once the network it depends on
+    /// is in place, so that its inputs (subnets, security group) are the real ids.
+    async fn apply_database(
+        &self,
+        stack: &Stack,
+        specs: &Specs,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        let (network, database) = tokio::try_join!(
+            async {
+                self.network
+                    .observe(stack)
+                    .await
+                    .context("observing network")
+            },
+            async {
+                self.database
+                    .observe(stack)
+                    .await
+                    .context("observing database")
+            },
+        )?;
+        let target = specs.database_target(&self.network.outputs(stack, &network));
+        let plan = self.database.plan(stack, &target, &database);
+        self.database
+            .apply(stack, &plan, &database, reporter)
+            .await
+            .context("applying database changes")
     }
 
     /// Applies every component's plan. Network, logging and registry do not depend on each
@@ -170,10 +255,16 @@ impl Components {
     pub async fn apply(
         &self,
         stack: &Stack,
+        specs: &Specs,
         plan: &StackPlan,
         observed: &Observed,
         reporter: &dyn Reporter,
     ) -> Result<()> {
+        // The database lives in the network: after it going up, before it coming down.
+        let network_going = specs.network.is_none();
+        if network_going && plan.database.has_changes() {
+            self.apply_database(stack, specs, reporter).await?;
+        }
         tokio::try_join!(
             async {
                 self.logging
@@ -194,6 +285,9 @@ impl Components {
                     .context("applying network changes")
             },
         )?;
+        if !network_going && plan.database.has_changes() {
+            self.apply_database(stack, specs, reporter).await?;
+        }
         Ok(())
     }
 
@@ -202,6 +296,7 @@ impl Components {
             logging: self.logging.outputs(stack, &observed.logging),
             registry: self.registry.outputs(stack, &observed.registry),
             network: self.network.outputs(stack, &observed.network),
+            database: self.database.outputs(stack, &observed.database),
         }
     }
 }

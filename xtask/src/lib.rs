@@ -77,6 +77,8 @@ pub struct PlanArgs {
     /// Allow deleting repositories that still hold images.
     #[arg(long)]
     pub delete_images: bool,
+    #[command(flatten)]
+    pub database: DatabaseFlags,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -92,6 +94,32 @@ pub struct ApplyArgs {
     /// Allow deleting repositories that still hold images.
     #[arg(long)]
     pub delete_images: bool,
+    #[command(flatten)]
+    pub database: DatabaseFlags,
+}
+
+/// Permissions for the database, which berth never deletes or replaces on its own.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DatabaseFlags {
+    /// Allow deleting the database (lifting its deletion protection); a final snapshot is taken.
+    #[arg(long)]
+    pub delete_database: bool,
+    /// With --delete-database: do not take the final snapshot.
+    #[arg(long, requires = "delete_database")]
+    pub skip_final_snapshot: bool,
+    /// Allow replacing the database when a change cannot be made in place (a new engine).
+    #[arg(long)]
+    pub replace_database: bool,
+}
+
+impl DatabaseFlags {
+    pub fn permissions(self) -> berth_database::DatabasePermissions {
+        berth_database::DatabasePermissions {
+            delete: self.delete_database,
+            skip_final_snapshot: self.skip_final_snapshot,
+            replace: self.replace_database,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -173,14 +173,16 @@ async fn observing_makes_one_list_call_per_resource_type() {
         *histogram.entry(call.as_str()).or_insert(0) += 1;
     }
     // Four log groups: one DescribeLogGroups. Two repositories: one DescribeRepositories,
-    // then per repository what ECR has no batch call for. No network: one list call per
-    // network resource type, finding nothing.
+    // then per repository what ECR has no batch call for. No network and no database: one
+    // list call per resource type, finding nothing.
     for (call, count) in &histogram {
         let expected = match *call {
             "ecr:ListTagsForResource" | "ecr:GetLifecyclePolicy" | "ecr:ListImages" => 2,
+            // The database's two secrets, each looked up by name.
+            "secretsmanager:DescribeSecret" => 2,
             _ => 1,
         };
         assert_eq!(*count, expected, "{call}: {histogram:?}");
     }
-    assert_eq!(histogram.len(), 5 + 11, "{histogram:?}");
+    assert_eq!(histogram.len(), 5 + 11 + 5, "{histogram:?}");
 }

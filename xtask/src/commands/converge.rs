@@ -38,10 +38,20 @@ impl Goal {
         components: &Components,
         clients: &Clients,
         delete_images: bool,
+        permissions: berth_database::DatabasePermissions,
     ) -> Result<Specs> {
         match self {
-            Goal::Up => Specs::resolve(config, components, &clients.region, delete_images).await,
-            Goal::Down => Ok(Specs::empty(delete_images)),
+            Goal::Up => {
+                Specs::resolve(
+                    config,
+                    components,
+                    &clients.region,
+                    delete_images,
+                    permissions,
+                )
+                .await
+            }
+            Goal::Down => Ok(Specs::empty(delete_images, permissions)),
         }
     }
 }
@@ -52,7 +62,13 @@ pub(crate) async fn run(args: &ApplyArgs, goal: Goal, env: &Env, shell: &Shell) 
     let components = Components::new(&clients);
     let stack = &config.stack;
     let specs = goal
-        .specs(&config, &components, &clients, args.delete_images)
+        .specs(
+            &config,
+            &components,
+            &clients,
+            args.delete_images,
+            args.database.permissions(),
+        )
         .await?;
 
     let observed = components.observe(stack).await?;
@@ -114,7 +130,9 @@ async fn converge_locked(
     confirm(args, goal, stack, shell)?;
 
     let reporter = CliReporter::new(shell, args.json);
-    components.apply(stack, &plan, &observed, &reporter).await?;
+    components
+        .apply(stack, specs, &plan, &observed, &reporter)
+        .await?;
     drop(reporter);
 
     let observed = components.observe(stack).await?;
@@ -225,6 +243,13 @@ pub(crate) fn show_outputs(shell: &Shell, stack: &Stack, outputs: &Outputs, json
     }
     if let Some(namespace) = &network.namespace_id {
         shell.status(format!("  network.namespace: {namespace}"));
+    }
+    let database = &outputs.database;
+    if let (Some(endpoint), Some(port)) = (&database.endpoint, database.port) {
+        shell.status(format!("  database.cluster: {endpoint}:{port}"));
+    }
+    if let (Some(arn), Some(variable)) = (&database.url_secret_arn, &database.url_variable) {
+        shell.status(format!("  database.url_secret ({variable}): {arn}"));
     }
     if outputs.logging.groups.is_empty()
         && outputs.registry.repositories.is_empty()

@@ -12,7 +12,14 @@ pub(crate) async fn run(args: &PlanArgs, env: &Env, shell: &Shell) -> Result<u8>
     let config = load_config(env, &args.target)?;
     let clients = connect(env, &args.target, &config, shell).await?;
     let components = Components::new(&clients);
-    let specs = Specs::resolve(&config, &components, &clients.region, args.delete_images).await?;
+    let specs = Specs::resolve(
+        &config,
+        &components,
+        &clients.region,
+        args.delete_images,
+        args.database.permissions(),
+    )
+    .await?;
     let observed = components.observe(&config.stack).await?;
     let plan = components.plan(&config.stack, &specs, &observed).combined();
     show_plan(

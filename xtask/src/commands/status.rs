@@ -14,7 +14,14 @@ pub(crate) async fn run(args: &StatusArgs, env: &Env, shell: &Shell) -> Result<u
     let components = Components::new(&clients);
     let stack = &config.stack;
     let observed = components.observe(stack).await?;
-    let specs = Specs::resolve(&config, &components, &clients.region, false).await?;
+    let specs = Specs::resolve(
+        &config,
+        &components,
+        &clients.region,
+        false,
+        Default::default(),
+    )
+    .await?;
     let plan = components.plan(stack, &specs, &observed).combined();
     show_outputs(
         shell,

@@ -1,0 +1,558 @@
+//! The RDS (and DocumentDB) and Secrets Manager implementations of the database facades.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::{ApplyMethod, Filter, Parameter, Tag as RdsTag};
+use aws_sdk_secretsmanager::types::Tag as SecretTag;
+use berth_core::{AwsError, ErrorClass, Tags};
+
+use crate::api::*;
+
+fn rds_err<E>(operation: &'static str) -> impl Fn(aws_sdk_rds::error::SdkError<E>) -> AwsError
+where
+    E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| AwsError::from_sdk(operation, e)
+}
+
+fn sm_err<E>(
+    operation: &'static str,
+) -> impl Fn(aws_sdk_secretsmanager::error::SdkError<E>) -> AwsError
+where
+    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    move |e| AwsError::from_sdk(operation, e)
+}
+
+fn not_found_is_none<T>(result: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn rds_tags(tags: &Tags) -> Vec<RdsTag> {
+    tags.iter()
+        .map(|(k, v)| RdsTag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// [`RdsApi`] over `aws-sdk-rds`; DocumentDB clusters are managed through the same API.
+#[derive(Debug, Clone)]
+pub struct Rds {
+    client: aws_sdk_rds::Client,
+}
+
+impl Rds {
+    pub fn new(client: aws_sdk_rds::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl RdsApi for Rds {
+    async fn cluster(&self, id: &str) -> Result<Option<ObservedCluster>, AwsError> {
+        let out = not_found_is_none(
+            self.client
+                .describe_db_clusters()
+                .db_cluster_identifier(id)
+                .send()
+                .await
+                .map_err(rds_err("DescribeDBClusters")),
+        )?;
+        let Some(cluster) = out.and_then(|o| o.db_clusters.and_then(|c| c.into_iter().next()))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ObservedCluster {
+            id: cluster
+                .db_cluster_identifier()
+                .unwrap_or_default()
+                .to_owned(),
+            arn: cluster.db_cluster_arn().unwrap_or_default().to_owned(),
+            status: cluster.status().unwrap_or_default().to_owned(),
+            engine: cluster.engine().unwrap_or_default().to_owned(),
+            engine_version: cluster.engine_version().unwrap_or_default().to_owned(),
+            port: cluster
+                .port()
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or_default(),
+            master_username: cluster.master_username().unwrap_or_default().to_owned(),
+            endpoint: cluster.endpoint().map(str::to_owned),
+            reader_endpoint: cluster.reader_endpoint().map(str::to_owned),
+            backup_retention_days: cluster
+                .backup_retention_period()
+                .and_then(|d| u8::try_from(d).ok())
+                .unwrap_or_default(),
+            backup_window: cluster
+                .preferred_backup_window()
+                .unwrap_or_default()
+                .to_owned(),
+            maintenance_window: cluster
+                .preferred_maintenance_window()
+                .unwrap_or_default()
+                .to_owned(),
+            deletion_protection: cluster.deletion_protection().unwrap_or(false),
+            storage_encrypted: cluster.storage_encrypted().unwrap_or(false),
+            kms_key_arn: cluster.kms_key_id().map(str::to_owned),
+            parameter_group: cluster
+                .db_cluster_parameter_group()
+                .unwrap_or_default()
+                .to_owned(),
+            subnet_group: cluster.db_subnet_group().unwrap_or_default().to_owned(),
+            security_group_ids: cluster
+                .vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+                .collect(),
+            tags: cluster
+                .tag_list()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            writers: cluster
+                .db_cluster_members()
+                .iter()
+                .filter(|m| m.is_cluster_writer().unwrap_or(false))
+                .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
+                .collect(),
+        }))
+    }
+
+    async fn instances(&self, cluster_id: &str) -> Result<Vec<ObservedInstance>, AwsError> {
+        let instances: Vec<_> = self
+            .client
+            .describe_db_instances()
+            .filters(
+                Filter::builder()
+                    .name("db-cluster-id")
+                    .values(cluster_id)
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(rds_err("DescribeDBInstances"))?;
+        Ok(instances
+            .into_iter()
+            .filter(|i| i.db_cluster_identifier() == Some(cluster_id))
+            .map(|i| {
+                let id = i.db_instance_identifier().unwrap_or_default().to_owned();
+                ObservedInstance {
+                    writer: false,
+                    id,
+                    cluster_id: cluster_id.to_owned(),
+                    class: i.db_instance_class().unwrap_or_default().to_owned(),
+                    status: i.db_instance_status().unwrap_or_default().to_owned(),
+                }
+            })
+            .collect())
+    }
+
+    async fn subnet_group(&self, name: &str) -> Result<Option<Vec<String>>, AwsError> {
+        let out = not_found_is_none(
+            self.client
+                .describe_db_subnet_groups()
+                .db_subnet_group_name(name)
+                .send()
+                .await
+                .map_err(rds_err("DescribeDBSubnetGroups")),
+        )?;
+        Ok(out.and_then(|o| {
+            o.db_subnet_groups().first().map(|g| {
+                g.subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_identifier().map(str::to_owned))
+                    .collect()
+            })
+        }))
+    }
+
+    async fn create_subnet_group(
+        &self,
+        name: &str,
+        subnet_ids: Vec<String>,
+        tags: &Tags,
+    ) -> Result<(), AwsError> {
+        self.client
+            .create_db_subnet_group()
+            .db_subnet_group_name(name)
+            .db_subnet_group_description("berth: the data subnets")
+            .set_subnet_ids(Some(subnet_ids))
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .map_err(rds_err("CreateDBSubnetGroup"))?;
+        Ok(())
+    }
+
+    async fn modify_subnet_group(
+        &self,
+        name: &str,
+        subnet_ids: Vec<String>,
+    ) -> Result<(), AwsError> {
+        self.client
+            .modify_db_subnet_group()
+            .db_subnet_group_name(name)
+            .set_subnet_ids(Some(subnet_ids))
+            .send()
+            .await
+            .map_err(rds_err("ModifyDBSubnetGroup"))?;
+        Ok(())
+    }
+
+    async fn delete_subnet_group(&self, name: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_db_subnet_group()
+            .db_subnet_group_name(name)
+            .send()
+            .await
+            .map_err(rds_err("DeleteDBSubnetGroup"))?;
+        Ok(())
+    }
+
+    async fn parameter_groups(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let groups: Vec<_> = self
+            .client
+            .describe_db_cluster_parameter_groups()
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(rds_err("DescribeDBClusterParameterGroups"))?;
+        Ok(groups
+            .iter()
+            .flat_map(|page| page.db_cluster_parameter_groups())
+            .filter_map(|g| g.db_cluster_parameter_group_name())
+            .filter(|n| n.starts_with(prefix))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    async fn parameters(&self, name: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        let pages: Vec<_> = self
+            .client
+            .describe_db_cluster_parameters()
+            .db_cluster_parameter_group_name(name)
+            .source("user")
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(rds_err("DescribeDBClusterParameters"))?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.parameters())
+            .filter_map(|p| {
+                Some((
+                    p.parameter_name()?.to_owned(),
+                    p.parameter_value()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    async fn create_parameter_group(
+        &self,
+        name: &str,
+        family: &str,
+        tags: &Tags,
+    ) -> Result<(), AwsError> {
+        self.client
+            .create_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(name)
+            .db_parameter_group_family(family)
+            .description("berth: TLS required")
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .map_err(rds_err("CreateDBClusterParameterGroup"))?;
+        Ok(())
+    }
+
+    async fn set_parameter(
+        &self,
+        name: &str,
+        parameter: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        self.client
+            .modify_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(name)
+            .parameters(
+                Parameter::builder()
+                    .parameter_name(parameter)
+                    .parameter_value(value)
+                    .apply_method(ApplyMethod::PendingReboot)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(rds_err("ModifyDBClusterParameterGroup"))?;
+        Ok(())
+    }
+
+    async fn delete_parameter_group(&self, name: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(name)
+            .send()
+            .await
+            .map_err(rds_err("DeleteDBClusterParameterGroup"))?;
+        Ok(())
+    }
+
+    async fn create_cluster(&self, cluster: &NewCluster, tags: &Tags) -> Result<(), AwsError> {
+        self.client
+            .create_db_cluster()
+            .db_cluster_identifier(&cluster.id)
+            .engine(&cluster.engine)
+            .engine_version(&cluster.engine_version)
+            .port(i32::from(cluster.port))
+            .master_username(&cluster.master_username)
+            .master_user_password(&cluster.master_password)
+            .db_subnet_group_name(&cluster.subnet_group)
+            .db_cluster_parameter_group_name(&cluster.parameter_group)
+            .set_vpc_security_group_ids(Some(cluster.security_group_ids.clone()))
+            .storage_encrypted(true)
+            .set_kms_key_id(cluster.kms_key_arn.clone())
+            .backup_retention_period(i32::from(cluster.backup_retention_days))
+            .preferred_backup_window(&cluster.backup_window)
+            .preferred_maintenance_window(&cluster.maintenance_window)
+            .deletion_protection(cluster.deletion_protection)
+            .copy_tags_to_snapshot(true)
+            .set_database_name(cluster.database_name.clone())
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .map_err(rds_err("CreateDBCluster"))?;
+        Ok(())
+    }
+
+    async fn modify_cluster(&self, id: &str, changes: &ClusterChanges) -> Result<(), AwsError> {
+        self.client
+            .modify_db_cluster()
+            .db_cluster_identifier(id)
+            .apply_immediately(true)
+            .set_backup_retention_period(changes.backup_retention_days.map(i32::from))
+            .set_preferred_backup_window(changes.backup_window.clone())
+            .set_preferred_maintenance_window(changes.maintenance_window.clone())
+            .set_deletion_protection(changes.deletion_protection)
+            .set_vpc_security_group_ids(changes.security_group_ids.clone())
+            .set_db_cluster_parameter_group_name(changes.parameter_group.clone())
+            .send()
+            .await
+            .map_err(rds_err("ModifyDBCluster"))?;
+        Ok(())
+    }
+
+    async fn delete_cluster(
+        &self,
+        id: &str,
+        final_snapshot: Option<String>,
+    ) -> Result<(), AwsError> {
+        self.client
+            .delete_db_cluster()
+            .db_cluster_identifier(id)
+            .skip_final_snapshot(final_snapshot.is_none())
+            .set_final_db_snapshot_identifier(final_snapshot)
+            .send()
+            .await
+            .map_err(rds_err("DeleteDBCluster"))?;
+        Ok(())
+    }
+
+    async fn create_instance(
+        &self,
+        id: &str,
+        cluster_id: &str,
+        engine: &str,
+        class: &str,
+        tags: &Tags,
+    ) -> Result<(), AwsError> {
+        self.client
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_cluster_identifier(cluster_id)
+            .engine(engine)
+            .db_instance_class(class)
+            .set_tags(Some(rds_tags(tags)))
+            .send()
+            .await
+            .map_err(rds_err("CreateDBInstance"))?;
+        Ok(())
+    }
+
+    async fn modify_instance_class(&self, id: &str, class: &str) -> Result<(), AwsError> {
+        self.client
+            .modify_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class(class)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(rds_err("ModifyDBInstance"))?;
+        Ok(())
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(rds_err("DeleteDBInstance"))?;
+        Ok(())
+    }
+
+    async fn cluster_snapshot_exists(&self, id: &str) -> Result<bool, AwsError> {
+        let out = not_found_is_none(
+            self.client
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(id)
+                .send()
+                .await
+                .map_err(rds_err("DescribeDBClusterSnapshots")),
+        )?;
+        Ok(out.is_some_and(|o| !o.db_cluster_snapshots().is_empty()))
+    }
+}
+
+/// [`SecretsApi`] over `aws-sdk-secretsmanager`.
+#[derive(Debug, Clone)]
+pub struct SecretsManager {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsManager {
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl SecretsApi for SecretsManager {
+    async fn secret(&self, name: &str) -> Result<Option<ObservedSecret>, AwsError> {
+        let described = not_found_is_none(
+            self.client
+                .describe_secret()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(sm_err("DescribeSecret")),
+        )?;
+        let Some(described) = described else {
+            return Ok(None);
+        };
+        let deleted = described.deleted_date().is_some();
+        let value = if deleted {
+            None
+        } else {
+            not_found_is_none(
+                self.client
+                    .get_secret_value()
+                    .secret_id(name)
+                    .send()
+                    .await
+                    .map_err(sm_err("GetSecretValue")),
+            )?
+            .and_then(|v| v.secret_string().map(str::to_owned))
+        };
+        Ok(Some(ObservedSecret {
+            arn: described.arn().unwrap_or_default().to_owned(),
+            name: described.name().unwrap_or(name).to_owned(),
+            value,
+            deleted,
+        }))
+    }
+
+    async fn random_password(&self, length: u8) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .get_random_password()
+            .password_length(i64::from(length))
+            .exclude_punctuation(true)
+            .include_space(false)
+            .send()
+            .await
+            .map_err(sm_err("GetRandomPassword"))?;
+        out.random_password().map(str::to_owned).ok_or_else(|| {
+            AwsError::new(
+                "GetRandomPassword",
+                ErrorClass::Sdk,
+                "no password in the response",
+            )
+        })
+    }
+
+    async fn create_secret(
+        &self,
+        name: &str,
+        description: &str,
+        value: &str,
+        kms_key_arn: Option<String>,
+        tags: &Tags,
+    ) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .create_secret()
+            .name(name)
+            .description(description)
+            .secret_string(value)
+            .set_kms_key_id(kms_key_arn)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| SecretTag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(sm_err("CreateSecret"))?;
+        Ok(out.arn().unwrap_or_default().to_owned())
+    }
+
+    async fn put_secret_value(&self, name: &str, value: &str) -> Result<(), AwsError> {
+        self.client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(sm_err("PutSecretValue"))?;
+        Ok(())
+    }
+
+    async fn restore_secret(&self, name: &str) -> Result<(), AwsError> {
+        self.client
+            .restore_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(sm_err("RestoreSecret"))?;
+        Ok(())
+    }
+
+    async fn delete_secret(&self, name: &str, force: bool) -> Result<(), AwsError> {
+        let request = self.client.delete_secret().secret_id(name);
+        let request = if force {
+            request.force_delete_without_recovery(true)
+        } else {
+            request.recovery_window_in_days(7)
+        };
+        request.send().await.map_err(sm_err("DeleteSecret"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,1315 @@
+//! The database component: observe, the pure plan, and apply with waits.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use berth_core::{
+    wait_for, Action, Address, AwsError, Change, Component, Event, FieldDiff, FieldValue, Plan,
+    Poll, Reporter, Stack, WaitFor,
+};
+use futures::future::try_join_all;
+
+use crate::api::*;
+use crate::{
+    address, names, DatabaseError, DatabaseOutputs, DatabasePermissions, DatabaseSpec,
+    DatabaseTarget, Engine, COMPONENT, PASSWORD_LENGTH,
+};
+
+/// Creating a cluster or instance takes 10+ minutes on AWS; deleting one, several.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+
+/// Everything of the stack's database that exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatabaseObserved {
+    pub cluster: Option<ObservedCluster>,
+    /// A cluster named `<stack>-db` exists but is not tagged for the stack.
+    pub foreign_cluster: bool,
+    /// Instances by index (`<stack>-db-<index>`).
+    pub instances: BTreeMap<u8, ObservedInstance>,
+    pub subnet_group: Option<Vec<String>>,
+    /// The stack's parameter groups and their user-set parameters.
+    pub parameter_groups: BTreeMap<String, BTreeMap<String, String>>,
+    pub master_secret: Option<ObservedSecret>,
+    pub url_secret: Option<ObservedSecret>,
+}
+
+/// One step of a database plan: what to do, with the spec it carries out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbStep {
+    pub action: DbAction,
+    pub spec: Option<std::sync::Arc<DatabaseSpec>>,
+}
+
+/// What a database step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbAction {
+    /// Generates the master password into a new secret, or restores one scheduled for deletion.
+    EnsureMasterSecret {
+        restore: bool,
+    },
+    CreateSubnetGroup,
+    UpdateSubnetGroup,
+    /// Creates the group (unless it exists) and sets the TLS parameter.
+    SyncParameterGroup {
+        name: String,
+        family: String,
+        create: bool,
+    },
+    CreateCluster,
+    ModifyCluster {
+        changes: ClusterChanges,
+    },
+    /// Engine change: delete (final snapshot) and create again, instances included.
+    ReplaceCluster,
+    CreateInstance {
+        index: u8,
+    },
+    ResizeInstances {
+        ids_in_order: Vec<String>,
+    },
+    DeleteInstance {
+        id: String,
+    },
+    PutUrlSecret {
+        create: bool,
+    },
+    DeleteCluster {
+        lift_protection: bool,
+        final_snapshot: bool,
+        instance_ids: Vec<String>,
+    },
+    DeleteSubnetGroup,
+    DeleteParameterGroup {
+        name: String,
+    },
+    DeleteSecret {
+        name: String,
+        force: bool,
+    },
+}
+
+/// The master password inside the master secret (a JSON document with `password`).
+fn master_password(secret: &ObservedSecret) -> Option<String> {
+    let value = secret.value.as_ref()?;
+    let json: serde_json::Value = serde_json::from_str(value).ok()?;
+    json.get("password")?.as_str().map(str::to_owned)
+}
+
+fn instance_index(stack: &Stack, id: &str) -> Option<u8> {
+    id.strip_prefix(&format!("{}-", names::cluster(stack)))?
+        .parse()
+        .ok()
+}
+
+/// The pure plan.
+pub fn plan(stack: &Stack, target: &DatabaseTarget, obs: &DatabaseObserved) -> Plan<DbStep> {
+    let changes = match &target.spec {
+        Some(spec) => plan_present(stack, spec, target.permissions, obs),
+        None => plan_absent(stack, target.permissions, obs),
+    };
+    let spec = target.spec.clone().map(std::sync::Arc::new);
+    Plan::new(
+        changes
+            .into_iter()
+            .map(|c| Change {
+                address: c.address,
+                action: c.action,
+                fields: c.fields,
+                refused: c.refused,
+                step: c.step.map(|action| DbStep {
+                    action,
+                    spec: spec.clone(),
+                }),
+            })
+            .collect(),
+    )
+}
+
+fn plan_present(
+    stack: &Stack,
+    spec: &DatabaseSpec,
+    permissions: DatabasePermissions,
+    obs: &DatabaseObserved,
+) -> Vec<Change<DbAction>> {
+    let mut changes = Vec::new();
+    let family = spec.engine.family(&spec.engine_version);
+    let group_name = names::parameter_group(stack, &family);
+    let (tls_name, tls_value) = spec.engine.tls_parameter();
+
+    // The master secret.
+    match &obs.master_secret {
+        None => changes.push(Change::new(
+            address::master_secret(),
+            Action::Create,
+            vec![
+                FieldDiff::added("name", names::master_secret(stack)),
+                FieldDiff::sensitive("password", false, true),
+            ],
+            DbAction::EnsureMasterSecret { restore: false },
+        )),
+        Some(secret) if secret.deleted => changes.push(Change::new(
+            address::master_secret(),
+            Action::Update,
+            vec![FieldDiff::changed("scheduled_for_deletion", true, false)],
+            DbAction::EnsureMasterSecret { restore: true },
+        )),
+        Some(_) => changes.push(Change::no_op(address::master_secret())),
+    }
+
+    // Subnet group over the data subnets.
+    let wanted_subnets = spec.subnet_ids.clone().map(|mut s| {
+        s.sort();
+        s
+    });
+    match (&obs.subnet_group, &wanted_subnets) {
+        (None, _) => changes.push(Change::new(
+            address::subnet_group(),
+            Action::Create,
+            vec![FieldDiff::added(
+                "subnets",
+                wanted_subnets
+                    .as_ref()
+                    .map_or("(the data subnets)".to_owned(), |s| s.join(",")),
+            )],
+            DbAction::CreateSubnetGroup,
+        )),
+        (Some(have), Some(want)) => {
+            let mut have = have.clone();
+            have.sort();
+            if &have == want {
+                changes.push(Change::no_op(address::subnet_group()));
+            } else {
+                changes.push(Change::new(
+                    address::subnet_group(),
+                    Action::Update,
+                    vec![FieldDiff::changed(
+                        "subnets",
+                        have.join(","),
+                        want.join(","),
+                    )],
+                    DbAction::UpdateSubnetGroup,
+                ));
+            }
+        }
+        (Some(_), None) => changes.push(Change::no_op(address::subnet_group())),
+    }
+
+    // Parameter group forcing TLS.
+    match obs.parameter_groups.get(&group_name) {
+        None => changes.push(Change::new(
+            address::parameter_group(&family.replace('.', "-")),
+            Action::Create,
+            vec![
+                FieldDiff::added("family", &family),
+                FieldDiff::added(tls_name, tls_value),
+            ],
+            DbAction::SyncParameterGroup {
+                name: group_name.clone(),
+                family: family.clone(),
+                create: true,
+            },
+        )),
+        Some(params) if params.get(tls_name).map(String::as_str) != Some(tls_value) => changes
+            .push(Change::new(
+                address::parameter_group(&family.replace('.', "-")),
+                Action::Update,
+                vec![FieldDiff::new(
+                    tls_name,
+                    params.get(tls_name).map(FieldValue::of),
+                    Some(FieldValue::of(tls_value)),
+                )],
+                DbAction::SyncParameterGroup {
+                    name: group_name.clone(),
+                    family: family.clone(),
+                    create: false,
+                },
+            )),
+        Some(_) => changes.push(Change::no_op(address::parameter_group(
+            &family.replace('.', "-"),
+        ))),
+    }
+
+    // The cluster.
+    let mut replacing = false;
+    match &obs.cluster {
+        None => {
+            let mut fields = vec![
+                FieldDiff::added("identifier", names::cluster(stack)),
+                FieldDiff::added("engine", spec.engine.as_str()),
+                FieldDiff::added("engine_version", &spec.engine_version),
+                FieldDiff::added("port", spec.port),
+                FieldDiff::added("master_username", &spec.master_username),
+                FieldDiff::sensitive("master_password", false, true),
+                FieldDiff::added("storage_encrypted", true),
+                FieldDiff::added("backup_retention_days", spec.backup_retention_days),
+                FieldDiff::added("backup_window", &spec.backup_window),
+                FieldDiff::added("maintenance_window", &spec.maintenance_window),
+                FieldDiff::added("deletion_protection", spec.deletion_protection),
+            ];
+            if let Some(key) = &spec.kms_key_arn {
+                fields.push(FieldDiff::added("kms_key_arn", key));
+            }
+            let change = Change::new(
+                address::cluster(),
+                Action::Create,
+                fields,
+                DbAction::CreateCluster,
+            );
+            changes.push(if obs.foreign_cluster {
+                change.refuse(format!(
+                    "a cluster named {} exists without berth's tags; tag it berth:stack={} to adopt it, or pick another stack name",
+                    names::cluster(stack),
+                    stack.name()
+                ))
+            } else {
+                change
+            });
+        }
+        Some(have) => {
+            let fixed: Vec<FieldDiff> = [
+                ("engine", have.engine.as_str(), spec.engine.as_str()),
+                ("port", &have.port.to_string(), &spec.port.to_string()),
+                (
+                    "master_username",
+                    &have.master_username,
+                    &spec.master_username,
+                ),
+            ]
+            .into_iter()
+            .filter(|(_, a, b)| a != b)
+            .map(|(name, a, b)| FieldDiff::changed(name, a, b))
+            .collect();
+            let encryption_changed = !have.storage_encrypted
+                || (spec.kms_key_arn.is_some() && have.kms_key_arn != spec.kms_key_arn);
+            if !fixed.is_empty() || encryption_changed {
+                replacing = true;
+                let mut fields = fixed;
+                if encryption_changed {
+                    fields.push(FieldDiff::changed(
+                        "kms_key_arn",
+                        &have.kms_key_arn,
+                        &spec.kms_key_arn,
+                    ));
+                }
+                let change = Change::new(
+                    address::cluster(),
+                    Action::Replace,
+                    fields,
+                    DbAction::ReplaceCluster,
+                );
+                changes.push(if permissions.replace {
+                    change
+                } else {
+                    change.refuse(format!(
+                        "the engine, port, user or encryption of cluster {} cannot change in place: the database would be \
+                         deleted (after a final snapshot) and created empty; allow it with --replace-database",
+                        have.id
+                    ))
+                });
+            } else if have.engine_version != spec.engine_version {
+                changes.push(
+                    Change::new(
+                        address::cluster(),
+                        Action::Update,
+                        vec![FieldDiff::changed("engine_version", &have.engine_version, &spec.engine_version)],
+                        DbAction::ModifyCluster { changes: ClusterChanges::default() },
+                    )
+                    .refuse(format!(
+                        "berth does not upgrade engines in place; upgrade cluster {} from {} to {} in the console or CLI, \
+                         or set engine_version back to {}",
+                        have.id, have.engine_version, spec.engine_version, have.engine_version
+                    )),
+                );
+            } else {
+                let mut fields = Vec::new();
+                let mut diff = ClusterChanges::default();
+                if have.backup_retention_days != spec.backup_retention_days {
+                    fields.push(FieldDiff::changed(
+                        "backup_retention_days",
+                        have.backup_retention_days,
+                        spec.backup_retention_days,
+                    ));
+                    diff.backup_retention_days = Some(spec.backup_retention_days);
+                }
+                if have.backup_window != spec.backup_window {
+                    fields.push(FieldDiff::changed(
+                        "backup_window",
+                        &have.backup_window,
+                        &spec.backup_window,
+                    ));
+                    diff.backup_window = Some(spec.backup_window.clone());
+                }
+                if !have
+                    .maintenance_window
+                    .eq_ignore_ascii_case(&spec.maintenance_window)
+                {
+                    fields.push(FieldDiff::changed(
+                        "maintenance_window",
+                        &have.maintenance_window,
+                        &spec.maintenance_window,
+                    ));
+                    diff.maintenance_window = Some(spec.maintenance_window.clone());
+                }
+                if have.deletion_protection != spec.deletion_protection {
+                    fields.push(FieldDiff::changed(
+                        "deletion_protection",
+                        have.deletion_protection,
+                        spec.deletion_protection,
+                    ));
+                    diff.deletion_protection = Some(spec.deletion_protection);
+                }
+                if let Some(group) = &spec.security_group_id {
+                    if have.security_group_ids != [group.clone()] {
+                        fields.push(FieldDiff::changed(
+                            "security_groups",
+                            &have.security_group_ids,
+                            [group],
+                        ));
+                        diff.security_group_ids = Some(vec![group.clone()]);
+                    }
+                }
+                if have.parameter_group != group_name {
+                    fields.push(FieldDiff::changed(
+                        "parameter_group",
+                        &have.parameter_group,
+                        &group_name,
+                    ));
+                    diff.parameter_group = Some(group_name.clone());
+                }
+                if diff.is_empty() {
+                    changes.push(Change::no_op(address::cluster()));
+                } else {
+                    changes.push(Change::new(
+                        address::cluster(),
+                        Action::Update,
+                        fields,
+                        DbAction::ModifyCluster { changes: diff },
+                    ));
+                }
+            }
+        }
+    }
+
+    // Instances: 1..=count; a class change goes instance by instance, readers first.
+    let mut resize: Vec<&ObservedInstance> = Vec::new();
+    for index in 1..=spec.instance_count {
+        let addr = address::instance(index);
+        match obs.instances.get(&index) {
+            _ if replacing => changes.push(Change {
+                address: addr,
+                action: Action::Replace,
+                fields: vec![FieldDiff::added("class", &spec.instance_class)],
+                refused: None,
+                step: None, // carried by the cluster's replacement
+            }),
+            None => changes.push(Change::new(
+                addr,
+                Action::Create,
+                vec![
+                    FieldDiff::added("identifier", names::instance(stack, index)),
+                    FieldDiff::added("class", &spec.instance_class),
+                ],
+                DbAction::CreateInstance { index },
+            )),
+            Some(have) if have.class != spec.instance_class => {
+                resize.push(have);
+                changes.push(Change {
+                    address: addr,
+                    action: Action::Update,
+                    fields: vec![FieldDiff::changed(
+                        "class",
+                        &have.class,
+                        &spec.instance_class,
+                    )],
+                    refused: None,
+                    step: None, // carried by one sequential resize step
+                });
+            }
+            Some(_) => changes.push(Change::no_op(addr)),
+        }
+    }
+    if !resize.is_empty() {
+        resize.sort_by_key(|i| (i.writer, i.id.clone()));
+        let ids_in_order: Vec<String> = resize.iter().map(|i| i.id.clone()).collect();
+        // The first resized instance's change carries the sequential step.
+        let first = address::instance(instance_index(stack, &ids_in_order[0]).unwrap_or(1));
+        if let Some(change) = changes.iter_mut().find(|c| c.address == first) {
+            change.step = Some(DbAction::ResizeInstances { ids_in_order });
+        }
+    }
+    for (index, have) in &obs.instances {
+        if *index > spec.instance_count || *index == 0 {
+            changes.push(Change::new(
+                address::instance(*index),
+                Action::Delete,
+                vec![
+                    FieldDiff::removed("identifier", &have.id),
+                    FieldDiff::removed("writer", have.writer),
+                ],
+                DbAction::DeleteInstance {
+                    id: have.id.clone(),
+                },
+            ));
+        }
+    }
+
+    // The URL secret follows the master password and the endpoint.
+    let desired_url = match (
+        &obs.cluster,
+        obs.master_secret.as_ref().and_then(master_password),
+    ) {
+        (Some(cluster), Some(password)) if !replacing => cluster.endpoint.as_ref().map(|host| {
+            spec.engine.url(
+                &spec.master_username,
+                &password,
+                host,
+                spec.port,
+                &spec.database_name,
+            )
+        }),
+        _ => None,
+    };
+    match &obs.url_secret {
+        None => changes.push(Change::new(
+            address::url_secret(),
+            Action::Create,
+            vec![
+                FieldDiff::added("name", names::url_secret(stack)),
+                FieldDiff::sensitive("url", false, true),
+            ],
+            DbAction::PutUrlSecret { create: true },
+        )),
+        Some(have) if have.deleted || desired_url.is_none() || have.value != desired_url => changes
+            .push(Change::new(
+                address::url_secret(),
+                Action::Update,
+                vec![FieldDiff::sensitive("url", true, true)],
+                DbAction::PutUrlSecret { create: false },
+            )),
+        Some(_) => changes.push(Change::no_op(address::url_secret())),
+    }
+
+    // Parameter groups of another family (after an engine change) go.
+    for name in obs.parameter_groups.keys().filter(|n| **n != group_name) {
+        changes.push(Change {
+            address: address::parameter_group(
+                name.strip_prefix(&format!("{}-db-", stack.name()))
+                    .unwrap_or(name),
+            ),
+            action: Action::Delete,
+            fields: vec![FieldDiff::removed("name", name)],
+            refused: None,
+            step: Some(DbAction::DeleteParameterGroup { name: name.clone() }),
+        });
+    }
+    changes
+}
+
+fn plan_absent(
+    stack: &Stack,
+    permissions: DatabasePermissions,
+    obs: &DatabaseObserved,
+) -> Vec<Change<DbAction>> {
+    let mut changes = Vec::new();
+    let instance_ids: Vec<String> = obs.instances.values().map(|i| i.id.clone()).collect();
+    if let Some(cluster) = &obs.cluster {
+        let snapshot = if permissions.skip_final_snapshot {
+            "(skipped: --skip-final-snapshot)".to_owned()
+        } else {
+            format!("{}-final-<UTC timestamp>", stack.name())
+        };
+        let change = Change::new(
+            address::cluster(),
+            Action::Delete,
+            vec![
+                FieldDiff::removed("identifier", &cluster.id),
+                FieldDiff::added("final_snapshot", snapshot),
+            ],
+            DbAction::DeleteCluster {
+                lift_protection: cluster.deletion_protection,
+                final_snapshot: !permissions.skip_final_snapshot,
+                instance_ids: instance_ids.clone(),
+            },
+        );
+        changes.push(match (permissions.delete, cluster.deletion_protection) {
+            (true, _) => change,
+            (false, true) => change.refuse(format!(
+                "cluster {} has deletion protection on; delete it only with --delete-database, which lifts the \
+                 protection and takes a final snapshot first (unless --skip-final-snapshot)",
+                cluster.id
+            )),
+            (false, false) => change.refuse(format!(
+                "deleting cluster {} deletes its data; allow it with --delete-database (a final snapshot is taken \
+                 first unless --skip-final-snapshot)",
+                cluster.id
+            )),
+        });
+        for (index, instance) in &obs.instances {
+            changes.push(Change {
+                address: address::instance(*index),
+                action: Action::Delete,
+                fields: vec![FieldDiff::removed("identifier", &instance.id)],
+                refused: None,
+                step: None, // the cluster's deletion deletes its instances first
+            });
+        }
+    } else {
+        for (index, instance) in &obs.instances {
+            changes.push(Change::new(
+                address::instance(*index),
+                Action::Delete,
+                vec![FieldDiff::removed("identifier", &instance.id)],
+                DbAction::DeleteInstance {
+                    id: instance.id.clone(),
+                },
+            ));
+        }
+    }
+    if obs.subnet_group.is_some() {
+        changes.push(Change::new(
+            address::subnet_group(),
+            Action::Delete,
+            vec![FieldDiff::removed("name", names::subnet_group(stack))],
+            DbAction::DeleteSubnetGroup,
+        ));
+    }
+    for name in obs.parameter_groups.keys() {
+        changes.push(Change::new(
+            address::parameter_group(
+                name.strip_prefix(&format!("{}-db-", stack.name()))
+                    .unwrap_or(name),
+            ),
+            Action::Delete,
+            vec![FieldDiff::removed("name", name)],
+            DbAction::DeleteParameterGroup { name: name.clone() },
+        ));
+    }
+    if let Some(secret) = obs.master_secret.as_ref().filter(|s| !s.deleted) {
+        changes.push(Change::new(
+            address::master_secret(),
+            Action::Delete,
+            vec![
+                FieldDiff::removed("name", &secret.name),
+                FieldDiff::added("recoverable_for_days", 7),
+            ],
+            DbAction::DeleteSecret {
+                name: secret.name.clone(),
+                force: false,
+            },
+        ));
+    }
+    if let Some(secret) = obs.url_secret.as_ref().filter(|s| !s.deleted) {
+        changes.push(Change::new(
+            address::url_secret(),
+            Action::Delete,
+            vec![FieldDiff::removed("name", &secret.name)],
+            DbAction::DeleteSecret {
+                name: secret.name.clone(),
+                force: true,
+            },
+        ));
+    }
+    changes
+}
+
+/// `prod-final-20261122-201500`.
+pub fn final_snapshot_name(stack: &Stack, now: SystemTime) -> String {
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}-final-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        stack.name(),
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The database component over its two facades.
+#[derive(Debug, Clone)]
+pub struct Database<R, S> {
+    rds: R,
+    secrets: S,
+}
+
+fn apply_err<'a>(
+    action: &'static str,
+    address: &'a Address,
+) -> impl Fn(AwsError) -> DatabaseError + 'a {
+    move |source| DatabaseError::Apply {
+        action,
+        address: address.to_string(),
+        source,
+    }
+}
+
+fn gone_ok(result: Result<(), AwsError>) -> Result<(), AwsError> {
+    match result {
+        Err(err) if err.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+impl<R: RdsApi, S: SecretsApi> Database<R, S> {
+    pub fn new(rds: R, secrets: S) -> Self {
+        Self { rds, secrets }
+    }
+
+    fn wait_error(
+        address: &Address,
+    ) -> impl Fn(berth_core::WaitError<AwsError>) -> DatabaseError + '_ {
+        move |e| DatabaseError::Wait {
+            address: address.to_string(),
+            source: Box::new(e),
+        }
+    }
+
+    async fn wait_cluster(
+        &self,
+        stack: &Stack,
+        reporter: &dyn Reporter,
+        gone: bool,
+    ) -> Result<Option<ObservedCluster>, DatabaseError> {
+        let id = names::cluster(stack);
+        let addr = address::cluster();
+        let what = format!(
+            "database cluster {id} to be {}",
+            if gone { "deleted" } else { "available" }
+        );
+        wait_for(&WaitFor::new(what, DATABASE_TIMEOUT), reporter, || async {
+            let cluster = self.rds.cluster(&id).await?;
+            Ok(match (cluster, gone) {
+                (None, true) => Poll::Ready(None),
+                (None, false) => Poll::Failed("the cluster disappeared".into()),
+                (Some(c), false) if c.status == "available" => Poll::Ready(Some(c)),
+                (Some(c), _)
+                    if matches!(
+                        c.status.as_str(),
+                        "failed"
+                            | "inaccessible-encryption-credentials"
+                            | "incompatible-parameters"
+                    ) =>
+                {
+                    Poll::Failed(format!("the cluster is {}", c.status))
+                }
+                (Some(c), _) => Poll::Pending(c.status),
+            })
+        })
+        .await
+        .map_err(Self::wait_error(&addr))
+    }
+
+    async fn wait_instance(
+        &self,
+        stack: &Stack,
+        id: &str,
+        reporter: &dyn Reporter,
+        gone: bool,
+    ) -> Result<(), DatabaseError> {
+        let cluster = names::cluster(stack);
+        let addr = address::instance(instance_index(stack, id).unwrap_or(0));
+        let what = format!(
+            "database instance {id} to be {}",
+            if gone { "deleted" } else { "available" }
+        );
+        wait_for(&WaitFor::new(what, DATABASE_TIMEOUT), reporter, || async {
+            let instances = self.rds.instances(&cluster).await?;
+            let instance = instances.into_iter().find(|i| i.id == id);
+            Ok(match (instance, gone) {
+                (None, true) => Poll::Ready(()),
+                (None, false) => Poll::Failed("the instance disappeared".into()),
+                (Some(i), false) if i.status == "available" => Poll::Ready(()),
+                (Some(i), _)
+                    if matches!(
+                        i.status.as_str(),
+                        "failed" | "incompatible-parameters" | "storage-full"
+                    ) =>
+                {
+                    Poll::Failed(format!("the instance is {}", i.status))
+                }
+                (Some(i), _) => Poll::Pending(i.status),
+            })
+        })
+        .await
+        .map_err(Self::wait_error(&addr))
+    }
+
+    async fn master_password(
+        &self,
+        stack: &Stack,
+        addr: &Address,
+    ) -> Result<String, DatabaseError> {
+        let secret = self
+            .secrets
+            .secret(&names::master_secret(stack))
+            .await
+            .map_err(apply_err("reading the master secret for", addr))?;
+        secret
+            .as_ref()
+            .and_then(master_password)
+            .ok_or_else(|| DatabaseError::Missing {
+                address: addr.to_string(),
+                needs: "the master secret".into(),
+            })
+    }
+
+    async fn create_cluster(
+        &self,
+        stack: &Stack,
+        spec: &DatabaseSpec,
+        reporter: &dyn Reporter,
+    ) -> Result<(), DatabaseError> {
+        let addr = address::cluster();
+        let security_group =
+            spec.security_group_id
+                .clone()
+                .ok_or_else(|| DatabaseError::Missing {
+                    address: addr.to_string(),
+                    needs: "the network's database security group".into(),
+                })?;
+        let cluster = NewCluster {
+            id: names::cluster(stack),
+            engine: spec.engine.as_str().into(),
+            engine_version: spec.engine_version.clone(),
+            port: spec.port,
+            master_username: spec.master_username.clone(),
+            master_password: self.master_password(stack, &addr).await?,
+            subnet_group: names::subnet_group(stack),
+            parameter_group: names::parameter_group(
+                stack,
+                &spec.engine.family(&spec.engine_version),
+            ),
+            security_group_ids: vec![security_group],
+            kms_key_arn: spec.kms_key_arn.clone(),
+            backup_retention_days: spec.backup_retention_days,
+            backup_window: spec.backup_window.clone(),
+            maintenance_window: spec.maintenance_window.clone(),
+            deletion_protection: spec.deletion_protection,
+            database_name: (spec.engine == Engine::AuroraPostgresql)
+                .then(|| spec.database_name.clone()),
+        };
+        match self
+            .rds
+            .create_cluster(&cluster, &stack.tags(COMPONENT, &addr, &cluster.id))
+            .await
+        {
+            Err(err) if !err.is_conflict() => return Err(apply_err("creating", &addr)(err)),
+            _ => {}
+        }
+        self.wait_cluster(stack, reporter, false).await?;
+        Ok(())
+    }
+
+    async fn create_instance(
+        &self,
+        stack: &Stack,
+        spec: &DatabaseSpec,
+        index: u8,
+        reporter: &dyn Reporter,
+    ) -> Result<(), DatabaseError> {
+        let addr = address::instance(index);
+        let id = names::instance(stack, index);
+        match self
+            .rds
+            .create_instance(
+                &id,
+                &names::cluster(stack),
+                spec.engine.as_str(),
+                &spec.instance_class,
+                &stack.tags(COMPONENT, &addr, &id),
+            )
+            .await
+        {
+            Err(err) if !err.is_conflict() => return Err(apply_err("creating", &addr)(err)),
+            _ => {}
+        }
+        self.wait_instance(stack, &id, reporter, false).await
+    }
+
+    async fn delete_cluster(
+        &self,
+        stack: &Stack,
+        lift_protection: bool,
+        final_snapshot: bool,
+        instance_ids: &[String],
+        reporter: &dyn Reporter,
+    ) -> Result<(), DatabaseError> {
+        let addr = address::cluster();
+        let id = names::cluster(stack);
+        if lift_protection {
+            let lift = ClusterChanges {
+                deletion_protection: Some(false),
+                ..Default::default()
+            };
+            self.rds
+                .modify_cluster(&id, &lift)
+                .await
+                .map_err(apply_err("lifting deletion protection of", &addr))?;
+        }
+        let cluster_address = &addr;
+        try_join_all(instance_ids.iter().map(|instance| async move {
+            gone_ok(self.rds.delete_instance(instance).await)
+                .map_err(apply_err("deleting an instance of", cluster_address))?;
+            self.wait_instance(stack, instance, reporter, true).await
+        }))
+        .await?;
+        let snapshot = final_snapshot.then(|| final_snapshot_name(stack, SystemTime::now()));
+        gone_ok(self.rds.delete_cluster(&id, snapshot.clone()).await)
+            .map_err(apply_err("deleting", &addr))?;
+        self.wait_cluster(stack, reporter, true).await?;
+        if let Some(snapshot) = snapshot {
+            reporter.report(Event::Note {
+                address: addr.clone(),
+                message: format!("final snapshot {snapshot} keeps the data; restore from it to get the database back"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        stack: &Stack,
+        change: &Change<DbStep>,
+        step: &DbStep,
+        reporter: &dyn Reporter,
+    ) -> Result<(), DatabaseError> {
+        let addr = &change.address;
+        let need_spec = || {
+            step.spec
+                .as_deref()
+                .cloned()
+                .ok_or_else(|| DatabaseError::Missing {
+                    address: addr.to_string(),
+                    needs: "a database spec".into(),
+                })
+        };
+        let tags = |name: &str| stack.tags(COMPONENT, addr, name);
+        match &step.action {
+            DbAction::EnsureMasterSecret { restore: true } => {
+                self.secrets
+                    .restore_secret(&names::master_secret(stack))
+                    .await
+                    .map_err(apply_err("restoring", addr))?;
+            }
+            DbAction::EnsureMasterSecret { restore: false } => {
+                let spec = need_spec()?;
+                let password = self
+                    .secrets
+                    .random_password(PASSWORD_LENGTH)
+                    .await
+                    .map_err(apply_err("generating a password for", addr))?;
+                let value = serde_json::json!({
+                    "engine": spec.engine.as_str(),
+                    "username": spec.master_username,
+                    "password": password,
+                    "port": spec.port,
+                })
+                .to_string();
+                let name = names::master_secret(stack);
+                match self
+                    .secrets
+                    .create_secret(
+                        &name,
+                        "berth: the database's master credentials",
+                        &value,
+                        spec.kms_key_arn.clone(),
+                        &tags(&name),
+                    )
+                    .await
+                {
+                    // Created by an interrupted run: keep the password it generated.
+                    Err(err) if !err.is_conflict() => return Err(apply_err("creating", addr)(err)),
+                    _ => {}
+                }
+            }
+            DbAction::CreateSubnetGroup | DbAction::UpdateSubnetGroup => {
+                let spec = need_spec()?;
+                let subnets = spec
+                    .subnet_ids
+                    .clone()
+                    .ok_or_else(|| DatabaseError::Missing {
+                        address: addr.to_string(),
+                        needs: "the network's data subnets".into(),
+                    })?;
+                let name = names::subnet_group(stack);
+                if matches!(step.action, DbAction::CreateSubnetGroup) {
+                    match self
+                        .rds
+                        .create_subnet_group(&name, subnets.clone(), &tags(&name))
+                        .await
+                    {
+                        Err(err) if err.is_conflict() => {
+                            self.rds.modify_subnet_group(&name, subnets).await
+                        }
+                        other => other,
+                    }
+                } else {
+                    self.rds.modify_subnet_group(&name, subnets).await
+                }
+                .map_err(apply_err("writing", addr))?;
+            }
+            DbAction::SyncParameterGroup {
+                name,
+                family,
+                create,
+            } => {
+                let spec = need_spec()?;
+                if *create {
+                    match self
+                        .rds
+                        .create_parameter_group(name, family, &tags(name))
+                        .await
+                    {
+                        Err(err) if !err.is_conflict() => {
+                            return Err(apply_err("creating", addr)(err))
+                        }
+                        _ => {}
+                    }
+                }
+                let (parameter, value) = spec.engine.tls_parameter();
+                self.rds
+                    .set_parameter(name, parameter, value)
+                    .await
+                    .map_err(apply_err("forcing TLS in", addr))?;
+            }
+            DbAction::CreateCluster => self.create_cluster(stack, &need_spec()?, reporter).await?,
+            DbAction::ModifyCluster { changes } => {
+                self.rds
+                    .modify_cluster(&names::cluster(stack), changes)
+                    .await
+                    .map_err(apply_err("modifying", addr))?;
+                self.wait_cluster(stack, reporter, false).await?;
+            }
+            DbAction::ReplaceCluster => {
+                let spec = need_spec()?;
+                let old = self
+                    .rds
+                    .instances(&names::cluster(stack))
+                    .await
+                    .map_err(apply_err("reading", addr))?;
+                let ids: Vec<String> = old.into_iter().map(|i| i.id).collect();
+                self.delete_cluster(stack, true, true, &ids, reporter)
+                    .await?;
+                self.create_cluster(stack, &spec, reporter).await?;
+                try_join_all(
+                    (1..=spec.instance_count)
+                        .map(|i| self.create_instance(stack, &spec, i, reporter)),
+                )
+                .await?;
+            }
+            DbAction::CreateInstance { index } => {
+                self.create_instance(stack, &need_spec()?, *index, reporter)
+                    .await?
+            }
+            DbAction::ResizeInstances { ids_in_order } => {
+                let spec = need_spec()?;
+                // One at a time, readers first: the cluster keeps serving throughout.
+                for id in ids_in_order {
+                    self.rds
+                        .modify_instance_class(id, &spec.instance_class)
+                        .await
+                        .map_err(apply_err("resizing", addr))?;
+                    self.wait_instance(stack, id, reporter, false).await?;
+                }
+            }
+            DbAction::DeleteInstance { id } => {
+                gone_ok(self.rds.delete_instance(id).await).map_err(apply_err("deleting", addr))?;
+                self.wait_instance(stack, id, reporter, true).await?;
+            }
+            DbAction::PutUrlSecret { create } => {
+                let spec = need_spec()?;
+                let cluster = self
+                    .rds
+                    .cluster(&names::cluster(stack))
+                    .await
+                    .map_err(apply_err("reading the endpoint for", addr))?
+                    .and_then(|c| c.endpoint)
+                    .ok_or_else(|| DatabaseError::Missing {
+                        address: addr.to_string(),
+                        needs: "the cluster's endpoint".into(),
+                    })?;
+                let password = self.master_password(stack, addr).await?;
+                let url = spec.engine.url(
+                    &spec.master_username,
+                    &password,
+                    &cluster,
+                    spec.port,
+                    &spec.database_name,
+                );
+                let name = names::url_secret(stack);
+                let existing = self
+                    .secrets
+                    .secret(&name)
+                    .await
+                    .map_err(apply_err("reading", addr))?;
+                if existing.as_ref().is_some_and(|s| s.deleted) {
+                    self.secrets
+                        .restore_secret(&name)
+                        .await
+                        .map_err(apply_err("restoring", addr))?;
+                }
+                if *create && existing.is_none() {
+                    self.secrets
+                        .create_secret(
+                            &name,
+                            "berth: the app's database connection URL",
+                            &url,
+                            spec.kms_key_arn.clone(),
+                            &tags(&name),
+                        )
+                        .await
+                        .map_err(apply_err("creating", addr))?;
+                } else {
+                    self.secrets
+                        .put_secret_value(&name, &url)
+                        .await
+                        .map_err(apply_err("updating", addr))?;
+                }
+            }
+            DbAction::DeleteCluster {
+                lift_protection,
+                final_snapshot,
+                instance_ids,
+            } => {
+                self.delete_cluster(
+                    stack,
+                    *lift_protection,
+                    *final_snapshot,
+                    instance_ids,
+                    reporter,
+                )
+                .await?;
+            }
+            DbAction::DeleteSubnetGroup => {
+                gone_ok(
+                    self.rds
+                        .delete_subnet_group(&names::subnet_group(stack))
+                        .await,
+                )
+                .map_err(apply_err("deleting", addr))?;
+            }
+            DbAction::DeleteParameterGroup { name } => {
+                gone_ok(self.rds.delete_parameter_group(name).await)
+                    .map_err(apply_err("deleting", addr))?;
+            }
+            DbAction::DeleteSecret { name, force } => {
+                gone_ok(self.secrets.delete_secret(name, *force).await)
+                    .map_err(apply_err("deleting", addr))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Phases: secrets, subnet and parameter groups; the cluster; instances; resizes; the URL;
+/// then deletes: instances, the cluster (with its final snapshot), what it used.
+fn phase(step: &DbStep) -> u8 {
+    match &step.action {
+        DbAction::EnsureMasterSecret { .. }
+        | DbAction::CreateSubnetGroup
+        | DbAction::UpdateSubnetGroup
+        | DbAction::SyncParameterGroup { .. } => 0,
+        DbAction::CreateCluster | DbAction::ModifyCluster { .. } | DbAction::ReplaceCluster => 1,
+        DbAction::CreateInstance { .. } => 2,
+        DbAction::ResizeInstances { .. } => 3,
+        DbAction::PutUrlSecret { .. } => 4,
+        DbAction::DeleteInstance { .. } => 10,
+        DbAction::DeleteCluster { .. } => 11,
+        DbAction::DeleteSubnetGroup
+        | DbAction::DeleteParameterGroup { .. }
+        | DbAction::DeleteSecret { .. } => 12,
+    }
+}
+
+#[async_trait]
+impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
+    type Spec = DatabaseTarget;
+    type Observed = DatabaseObserved;
+    type Step = DbStep;
+    type Outputs = DatabaseOutputs;
+    type Error = DatabaseError;
+
+    fn name(&self) -> &'static str {
+        COMPONENT
+    }
+
+    /// The cluster by name and its instances (one call), the subnet group by name, the
+    /// stack's parameter groups (one paged list), the two secrets.
+    async fn observe(&self, stack: &Stack) -> Result<DatabaseObserved, DatabaseError> {
+        let observe_err = |what| move |source| DatabaseError::Observe { what, source };
+        let cluster_id = names::cluster(stack);
+        let prefix = format!("{}-", names::cluster(stack));
+        let (cluster, instances, subnet_group, groups, master_secret, url_secret) = futures::try_join!(
+            async {
+                self.rds
+                    .cluster(&cluster_id)
+                    .await
+                    .map_err(observe_err("database cluster"))
+            },
+            async {
+                self.rds
+                    .instances(&cluster_id)
+                    .await
+                    .map_err(observe_err("database instances"))
+            },
+            async {
+                self.rds
+                    .subnet_group(&names::subnet_group(stack))
+                    .await
+                    .map_err(observe_err("database subnet group"))
+            },
+            async {
+                self.rds
+                    .parameter_groups(&prefix)
+                    .await
+                    .map_err(observe_err("database parameter groups"))
+            },
+            async {
+                self.secrets
+                    .secret(&names::master_secret(stack))
+                    .await
+                    .map_err(observe_err("master secret"))
+            },
+            async {
+                self.secrets
+                    .secret(&names::url_secret(stack))
+                    .await
+                    .map_err(observe_err("URL secret"))
+            },
+        )?;
+        let parameter_groups = try_join_all(groups.into_iter().map(|name| async move {
+            let parameters = self
+                .rds
+                .parameters(&name)
+                .await
+                .map_err(observe_err("database parameters"))?;
+            Ok::<_, DatabaseError>((name, parameters))
+        }))
+        .await?
+        .into_iter()
+        .collect();
+        let (cluster, foreign_cluster) = match cluster {
+            Some(c) if stack.owns(&c.tags) => (Some(c), false),
+            Some(_) => (None, true),
+            None => (None, false),
+        };
+        Ok(DatabaseObserved {
+            instances: if foreign_cluster {
+                BTreeMap::new()
+            } else {
+                let writers = cluster
+                    .as_ref()
+                    .map(|c| c.writers.clone())
+                    .unwrap_or_default();
+                instances
+                    .into_iter()
+                    .map(|i| ObservedInstance {
+                        writer: writers.contains(&i.id),
+                        ..i
+                    })
+                    .filter_map(|i| Some((instance_index(stack, &i.id)?, i)))
+                    .collect()
+            },
+            cluster,
+            foreign_cluster,
+            subnet_group,
+            parameter_groups,
+            master_secret,
+            url_secret,
+        })
+    }
+
+    fn plan(
+        &self,
+        stack: &Stack,
+        target: &DatabaseTarget,
+        observed: &DatabaseObserved,
+    ) -> Plan<DbStep> {
+        plan(stack, target, observed)
+    }
+
+    async fn apply(
+        &self,
+        stack: &Stack,
+        plan: &Plan<DbStep>,
+        _observed: &DatabaseObserved,
+        reporter: &dyn Reporter,
+    ) -> Result<(), DatabaseError> {
+        if let Some(change) = plan.refused().next() {
+            return Err(DatabaseError::Refused {
+                address: change.address.to_string(),
+                reason: change.refused.clone().unwrap_or_default(),
+            });
+        }
+        let steps: Vec<(&Change<DbStep>, &DbStep)> = plan
+            .actionable()
+            .filter_map(|c| c.step.as_ref().map(|s| (c, s)))
+            .collect();
+        let mut phases: Vec<u8> = steps.iter().map(|(_, s)| phase(s)).collect();
+        phases.sort_unstable();
+        phases.dedup();
+        for current in phases {
+            try_join_all(steps.iter().filter(|(_, s)| phase(s) == current).map(
+                |(change, step)| async move {
+                    reporter.report(Event::Started {
+                        address: change.address.clone(),
+                        action: change.action,
+                    });
+                    self.run(stack, change, step, reporter).await?;
+                    reporter.report(Event::Finished {
+                        address: change.address.clone(),
+                        action: change.action,
+                    });
+                    Ok::<_, DatabaseError>(())
+                },
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn outputs(&self, _stack: &Stack, observed: &DatabaseObserved) -> DatabaseOutputs {
+        let engine = observed.cluster.as_ref().map(|c| c.engine.clone());
+        DatabaseOutputs {
+            endpoint: observed.cluster.as_ref().and_then(|c| c.endpoint.clone()),
+            reader_endpoint: observed
+                .cluster
+                .as_ref()
+                .and_then(|c| c.reader_endpoint.clone()),
+            port: observed.cluster.as_ref().map(|c| c.port),
+            url_secret_arn: observed
+                .url_secret
+                .as_ref()
+                .filter(|s| !s.deleted)
+                .map(|s| s.arn.clone()),
+            url_variable: engine.map(|e| {
+                if e == Engine::Docdb.as_str() {
+                    Engine::Docdb
+                } else {
+                    Engine::AuroraPostgresql
+                }
+                .url_variable()
+                .to_owned()
+            }),
+            master_secret_arn: observed
+                .master_secret
+                .as_ref()
+                .filter(|s| !s.deleted)
+                .map(|s| s.arn.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

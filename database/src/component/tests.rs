@@ -1,0 +1,1 @@
+//! Database plan and apply tests.
