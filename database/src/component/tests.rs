@@ -1,1 +1,492 @@
-//! Database plan and apply tests.
+//! Database plan tests (pure) and apply tests against mocked facades: resize order, waits
+//! that name their cause, deletion with protection lifted and a final snapshot.
+
+use std::sync::{Arc, Mutex};
+
+use berth_core::{ErrorClass, NullReporter, RecordingReporter, StackName};
+
+use super::*;
+use crate::api::{MockRdsApi, MockSecretsApi};
+
+fn stack() -> Stack {
+    Stack::new(StackName::new("prod").unwrap())
+}
+
+fn spec(engine: Engine) -> DatabaseSpec {
+    DatabaseSpec {
+        engine,
+        engine_version: engine.default_version().into(),
+        instance_class: "db.r6g.large".into(),
+        instance_count: 3,
+        port: engine.default_port(),
+        master_username: "berth".into(),
+        database_name: "prod".into(),
+        backup_retention_days: 30,
+        backup_window: "01:00-03:00".into(),
+        maintenance_window: "sun:05:00-sun:06:00".into(),
+        kms_key_arn: None,
+        deletion_protection: true,
+        subnet_ids: Some(vec!["subnet-a".into(), "subnet-b".into()]),
+        security_group_id: Some("sg-db".into()),
+    }
+}
+
+fn target(spec: Option<DatabaseSpec>, permissions: DatabasePermissions) -> DatabaseTarget {
+    DatabaseTarget { spec, permissions }
+}
+
+const PASSWORD: &str = "p4ssw0rdp4ssw0rdp4ssw0rdp4ssw0rd";
+
+/// What apply leaves behind for `spec`.
+fn converged(spec: &DatabaseSpec) -> DatabaseObserved {
+    let family = spec.engine.family(&spec.engine_version);
+    let endpoint = "prod-db.cluster-x.us-east-2.rds.amazonaws.com".to_owned();
+    let (tls, value) = spec.engine.tls_parameter();
+    DatabaseObserved {
+        cluster: Some(ObservedCluster {
+            id: "prod-db".into(),
+            arn: "arn:rds:prod-db".into(),
+            status: "available".into(),
+            engine: spec.engine.as_str().into(),
+            engine_version: spec.engine_version.clone(),
+            port: spec.port,
+            master_username: spec.master_username.clone(),
+            endpoint: Some(endpoint.clone()),
+            reader_endpoint: Some("prod-db.cluster-ro-x".into()),
+            backup_retention_days: spec.backup_retention_days,
+            backup_window: spec.backup_window.clone(),
+            maintenance_window: spec.maintenance_window.clone(),
+            deletion_protection: spec.deletion_protection,
+            storage_encrypted: true,
+            kms_key_arn: Some("arn:aws:kms:default".into()),
+            parameter_group: names::parameter_group(&stack(), &family),
+            subnet_group: "prod-db".into(),
+            security_group_ids: vec!["sg-db".into()],
+            tags: [("berth:stack".to_owned(), "prod".to_owned())].into(),
+            writers: vec!["prod-db-1".into()],
+        }),
+        foreign_cluster: false,
+        instances: (1..=spec.instance_count)
+            .map(|i| {
+                (
+                    i,
+                    ObservedInstance {
+                        id: format!("prod-db-{i}"),
+                        cluster_id: "prod-db".into(),
+                        class: spec.instance_class.clone(),
+                        status: "available".into(),
+                        writer: i == 1,
+                    },
+                )
+            })
+            .collect(),
+        subnet_group: spec.subnet_ids.clone(),
+        parameter_groups: [(
+            names::parameter_group(&stack(), &family),
+            [(tls.to_owned(), value.to_owned())].into(),
+        )]
+        .into(),
+        master_secret: Some(ObservedSecret {
+            arn: "arn:secret:master".into(),
+            name: "berth/prod/database/master".into(),
+            value: Some(serde_json::json!({"password": PASSWORD}).to_string()),
+            deleted: false,
+        }),
+        url_secret: Some(ObservedSecret {
+            arn: "arn:secret:url".into(),
+            name: "berth/prod/database/url".into(),
+            value: Some(
+                spec.engine
+                    .url("berth", PASSWORD, &endpoint, spec.port, "prod"),
+            ),
+            deleted: false,
+        }),
+    }
+}
+
+fn changed(plan: &Plan<DbStep>) -> Vec<(String, Action)> {
+    plan.actionable()
+        .map(|c| (c.address.to_string(), c.action))
+        .collect()
+}
+
+#[test]
+fn from_nothing_everything_is_created_and_the_password_is_never_in_the_plan() {
+    let plan = plan(
+        &stack(),
+        &target(Some(spec(Engine::Docdb)), Default::default()),
+        &DatabaseObserved::default(),
+    );
+    let changes = changed(&plan);
+    assert_eq!(changes.len(), 3 + 1 + 3 + 1, "{changes:?}");
+    assert!(changes.iter().all(|(_, a)| *a == Action::Create));
+    let json = serde_json::to_string(&plan.erase()).unwrap();
+    assert!(
+        json.contains("\"master_password\",\"before\":null,\"after\":\"(sensitive)\""),
+        "{json}"
+    );
+}
+
+#[test]
+fn what_apply_leaves_behind_plans_only_no_ops() {
+    for engine in [Engine::Docdb, Engine::AuroraPostgresql] {
+        let spec = spec(engine);
+        let plan = plan(
+            &stack(),
+            &target(Some(spec.clone()), Default::default()),
+            &converged(&spec),
+        );
+        assert_eq!(changed(&plan), [], "{engine:?}");
+    }
+}
+
+#[test]
+fn retention_windows_and_protection_change_in_place() {
+    let spec = spec(Engine::Docdb);
+    let mut obs = converged(&spec);
+    let cluster = obs.cluster.as_mut().unwrap();
+    cluster.backup_retention_days = 7;
+    cluster.maintenance_window = "mon:05:00-mon:06:00".into();
+    cluster.deletion_protection = false;
+    let plan = plan(&stack(), &target(Some(spec), Default::default()), &obs);
+    assert_eq!(
+        changed(&plan),
+        [("database.cluster".to_owned(), Action::Update)]
+    );
+    let action = plan
+        .actionable()
+        .next()
+        .unwrap()
+        .step
+        .as_ref()
+        .unwrap()
+        .action
+        .clone();
+    match &action {
+        DbAction::ModifyCluster { changes } => {
+            assert_eq!(changes.backup_retention_days, Some(30));
+            assert_eq!(
+                changes.maintenance_window.as_deref(),
+                Some("sun:05:00-sun:06:00")
+            );
+            assert_eq!(changes.deletion_protection, Some(true));
+            assert_eq!(changes.backup_window, None);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_class_change_resizes_readers_first_in_one_sequential_step() {
+    let old = spec(Engine::Docdb);
+    let mut new = old.clone();
+    new.instance_class = "db.r6g.xlarge".into();
+    let plan = plan(
+        &stack(),
+        &target(Some(new), Default::default()),
+        &converged(&old),
+    );
+    let steps: Vec<_> = plan.actionable().filter_map(|c| c.step.as_ref()).collect();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(
+        steps[0].action,
+        DbAction::ResizeInstances {
+            ids_in_order: vec!["prod-db-2".into(), "prod-db-3".into(), "prod-db-1".into()]
+        }
+    );
+    assert_eq!(plan.actionable().count(), 3);
+}
+
+#[test]
+fn fewer_instances_delete_the_highest() {
+    let old = spec(Engine::AuroraPostgresql);
+    let mut new = old.clone();
+    new.instance_count = 2;
+    let plan = plan(
+        &stack(),
+        &target(Some(new), Default::default()),
+        &converged(&old),
+    );
+    assert_eq!(
+        changed(&plan),
+        [("database.instance[3]".to_owned(), Action::Delete)]
+    );
+}
+
+#[test]
+fn an_engine_change_is_refused_unless_replacement_is_allowed() {
+    let old = spec(Engine::Docdb);
+    let new = spec(Engine::AuroraPostgresql);
+    let refused = plan(
+        &stack(),
+        &target(Some(new.clone()), Default::default()),
+        &converged(&old),
+    );
+    let reason = refused.refused().next().unwrap().refused.clone().unwrap();
+    assert!(reason.contains("--replace-database"), "{reason}");
+    let allowed = plan(
+        &stack(),
+        &target(
+            Some(new),
+            DatabasePermissions {
+                replace: true,
+                ..Default::default()
+            },
+        ),
+        &converged(&old),
+    );
+    assert!(allowed.refused().next().is_none());
+    let cluster = allowed
+        .changes()
+        .iter()
+        .find(|c| c.address.as_str() == "database.cluster")
+        .unwrap();
+    assert_eq!(cluster.action, Action::Replace);
+    assert_eq!(
+        cluster.step.as_ref().unwrap().action,
+        DbAction::ReplaceCluster
+    );
+}
+
+#[test]
+fn an_engine_upgrade_is_refused_with_what_to_do() {
+    let old = spec(Engine::AuroraPostgresql);
+    let mut new = old.clone();
+    new.engine_version = "16.6".into();
+    let plan = plan(
+        &stack(),
+        &target(Some(new), Default::default()),
+        &converged(&old),
+    );
+    let reason = plan.refused().next().unwrap().refused.clone().unwrap();
+    assert!(
+        reason.contains("set engine_version back to 16.4"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn deleting_needs_permission_and_says_what_protects_it() {
+    let spec = spec(Engine::Docdb);
+    let obs = converged(&spec);
+    let refused = plan(&stack(), &target(None, Default::default()), &obs);
+    let reason = refused.refused().next().unwrap().refused.clone().unwrap();
+    assert!(
+        reason.starts_with("cluster prod-db has deletion protection on"),
+        "{reason}"
+    );
+    let allowed = plan(
+        &stack(),
+        &target(
+            None,
+            DatabasePermissions {
+                delete: true,
+                ..Default::default()
+            },
+        ),
+        &obs,
+    );
+    assert!(allowed.refused().next().is_none());
+    let cluster = allowed
+        .changes()
+        .iter()
+        .find(|c| c.address.as_str() == "database.cluster")
+        .unwrap();
+    assert_eq!(
+        cluster.step.as_ref().unwrap().action,
+        DbAction::DeleteCluster {
+            lift_protection: true,
+            final_snapshot: true,
+            instance_ids: vec!["prod-db-1".into(), "prod-db-2".into(), "prod-db-3".into()],
+        }
+    );
+}
+
+#[test]
+fn a_url_secret_changed_by_hand_is_rewritten() {
+    let spec = spec(Engine::Docdb);
+    let mut obs = converged(&spec);
+    obs.url_secret.as_mut().unwrap().value = Some("mongodb://someone-else".into());
+    let plan = plan(&stack(), &target(Some(spec), Default::default()), &obs);
+    assert_eq!(
+        changed(&plan),
+        [("database.url_secret".to_owned(), Action::Update)]
+    );
+    assert!(!serde_json::to_string(&plan.erase())
+        .unwrap()
+        .contains("someone-else"));
+}
+
+#[test]
+fn final_snapshot_names_carry_the_utc_time() {
+    let at = UNIX_EPOCH + Duration::from_secs(1_795_379_400);
+    assert_eq!(
+        final_snapshot_name(&stack(), at),
+        "prod-final-20261122-203000"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn resizing_goes_one_instance_at_a_time_waiting_for_each() {
+    let old = spec(Engine::Docdb);
+    let mut new = old.clone();
+    new.instance_class = "db.r6g.xlarge".into();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut rds = MockRdsApi::new();
+    let log = calls.clone();
+    rds.expect_modify_instance_class()
+        .returning(move |id, class| {
+            log.lock().unwrap().push(format!("modify {id} {class}"));
+            Ok(())
+        });
+    let log = calls.clone();
+    rds.expect_instances().returning(move |_| {
+        log.lock().unwrap().push("poll".into());
+        Ok((1..=3)
+            .map(|i| ObservedInstance {
+                id: format!("prod-db-{i}"),
+                cluster_id: "prod-db".into(),
+                class: "db.r6g.xlarge".into(),
+                status: "available".into(),
+                writer: false,
+            })
+            .collect())
+    });
+    let database = Database::new(rds, MockSecretsApi::new());
+    let obs = converged(&old);
+    let plan = plan(&stack(), &target(Some(new), Default::default()), &obs);
+    database
+        .apply(&stack(), &plan, &obs, &NullReporter)
+        .await
+        .unwrap();
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [
+            "modify prod-db-2 db.r6g.xlarge",
+            "poll",
+            "modify prod-db-3 db.r6g.xlarge",
+            "poll",
+            "modify prod-db-1 db.r6g.xlarge",
+            "poll"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_that_fails_to_come_up_names_its_status() {
+    let spec = spec(Engine::Docdb);
+    let mut obs = converged(&spec);
+    obs.cluster.as_mut().unwrap().backup_retention_days = 1;
+    let mut rds = MockRdsApi::new();
+    rds.expect_modify_cluster().returning(|_, _| Ok(()));
+    rds.expect_cluster().returning(|_| {
+        Ok(Some(ObservedCluster {
+            status: "incompatible-parameters".into(),
+            ..Default::default()
+        }))
+    });
+    let database = Database::new(rds, MockSecretsApi::new());
+    let plan = plan(&stack(), &target(Some(spec), Default::default()), &obs);
+    let err = database
+        .apply(&stack(), &plan, &obs, &NullReporter)
+        .await
+        .unwrap_err();
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(err.to_string(), "waiting for database.cluster");
+    assert!(
+        cause.contains("the cluster is incompatible-parameters"),
+        "{cause}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn deletion_lifts_protection_deletes_instances_then_the_cluster_with_a_snapshot() {
+    let spec = spec(Engine::Docdb);
+    let obs = converged(&spec);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut rds = MockRdsApi::new();
+    let log = calls.clone();
+    rds.expect_modify_cluster().returning(move |_, changes| {
+        log.lock()
+            .unwrap()
+            .push(format!("protect {:?}", changes.deletion_protection));
+        Ok(())
+    });
+    let log = calls.clone();
+    rds.expect_delete_instance().returning(move |id| {
+        log.lock().unwrap().push(format!("delete {id}"));
+        Ok(())
+    });
+    rds.expect_instances().returning(|_| Ok(vec![]));
+    let log = calls.clone();
+    rds.expect_delete_cluster().returning(move |id, snapshot| {
+        log.lock().unwrap().push(format!(
+            "delete {id} snapshot={}",
+            snapshot.is_some_and(|s| s.starts_with("prod-final-"))
+        ));
+        Ok(())
+    });
+    rds.expect_cluster().returning(|_| Ok(None));
+    rds.expect_delete_subnet_group().returning(|_| Ok(()));
+    rds.expect_delete_parameter_group().returning(|_| Ok(()));
+    let mut secrets = MockSecretsApi::new();
+    secrets
+        .expect_delete_secret()
+        .withf(|name, force| {
+            (name.ends_with("/master") && !force) || (name.ends_with("/url") && *force)
+        })
+        .times(2)
+        .returning(|_, _| Ok(()));
+    let database = Database::new(rds, secrets);
+    let plan = plan(
+        &stack(),
+        &target(
+            None,
+            DatabasePermissions {
+                delete: true,
+                ..Default::default()
+            },
+        ),
+        &obs,
+    );
+    let reporter = RecordingReporter::default();
+    database
+        .apply(&stack(), &plan, &obs, &reporter)
+        .await
+        .unwrap();
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls[0], "protect Some(false)");
+    assert!(calls[1..4].iter().all(|c| c.starts_with("delete prod-db-")));
+    assert_eq!(calls[4], "delete prod-db snapshot=true");
+    assert!(reporter.events().iter().any(|e| matches!(e, Event::Note { message, .. } if message.contains("final snapshot prod-final-"))));
+}
+
+#[tokio::test]
+async fn a_master_secret_left_by_an_interrupted_run_is_kept() {
+    let spec = spec(Engine::Docdb);
+    let mut secrets = MockSecretsApi::new();
+    secrets
+        .expect_random_password()
+        .returning(|_| Ok("x".repeat(32)));
+    secrets.expect_create_secret().returning(|_, _, _, _, _| {
+        Err(AwsError::new(
+            "CreateSecret",
+            ErrorClass::Conflict,
+            "ResourceExistsException",
+        ))
+    });
+    let database = Database::new(MockRdsApi::new(), secrets);
+    let plan = Plan::new(vec![Change::new(
+        address::master_secret(),
+        Action::Create,
+        vec![],
+        DbStep {
+            action: DbAction::EnsureMasterSecret { restore: false },
+            spec: Some(Arc::new(spec)),
+        },
+    )]);
+    database
+        .apply(&stack(), &plan, &DatabaseObserved::default(), &NullReporter)
+        .await
+        .unwrap();
+}

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config_errors;
+mod database;
 mod logging;
 mod network;
 mod registry;
