@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use berth_database::Engine;
 use berth_network::{NatMode, PortRange, TargetType};
 
 use super::*;
@@ -284,4 +285,75 @@ fn network_values_are_checked() {
         let err = error_of(config);
         assert!(err.contains(expected), "{config}: expected {expected:?} in {err}");
     }
+}
+
+#[test]
+fn database_defaults_follow_the_engine() {
+    let config = parse_text("[network]\n[database]\n").unwrap();
+    let db = config.database.unwrap();
+    assert_eq!(db.engine, Engine::Docdb);
+    assert_eq!(db.port, 27017);
+    assert_eq!(db.engine_version, "5.0.0");
+    assert_eq!(db.instance_count, 1);
+    assert_eq!(db.backup_retention_days, 30);
+    assert_eq!(db.backup_window, "01:00-03:00");
+    assert!(db.deletion_protection);
+    assert_eq!(config.network.unwrap().spec.security.database_port, 27017);
+    let pg = parse_text("[network]\n[database]\nengine = \"aurora-postgresql\"\n").unwrap();
+    assert_eq!(pg.database.unwrap().port, 5432);
+    // The network's database rule follows the database's port.
+    assert_eq!(pg.network.unwrap().spec.security.database_port, 5432);
+}
+
+#[test]
+fn database_values_are_checked() {
+    for (database, expected) in [
+        (
+            "backup_retention_days = 0",
+            "database.backup_retention_days: 0 days is out of range",
+        ),
+        (
+            "backup_retention_days = 36",
+            "database.backup_retention_days: 36 days is out of range",
+        ),
+        (
+            "backup_window = \"01:00-01:20\"",
+            "a backup window needs at least 30",
+        ),
+        (
+            "backup_window = \"1am-3am\"",
+            "database.backup_window: \"1am-3am\" is not a window",
+        ),
+        (
+            "maintenance_window = \"sun:02:00-sun:03:00\"",
+            "overlaps the backup window",
+        ),
+        (
+            "maintenance_window = \"sun:05:00-sun:05:10\"",
+            "shorter than the 30 minutes",
+        ),
+        (
+            "instance_count = 17",
+            "database.instance_count: 17 instances is out of range",
+        ),
+        (
+            "instance_count = 0",
+            "database.instance_count: 0 instances is out of range",
+        ),
+        ("master_username = \"admin\"", "database.master_username"),
+        ("instance_class = \"r6g.large\"", "database.instance_class"),
+        ("engine_version = \"five\"", "database.engine_version"),
+        ("port = 0", "database.port: 0 is not a port"),
+    ] {
+        let err = error_of(&format!("[network]\n[database]\n{database}\n"));
+        assert!(
+            err.contains(expected),
+            "{database}: expected {expected:?} in {err}"
+        );
+    }
+    let err = error_of("[network]\ndatabase_port = 5432\n[database]\n");
+    assert!(
+        err.contains("network.database_port: 5432 differs from the database's port 27017"),
+        "{err}"
+    );
 }
