@@ -352,3 +352,46 @@ async fn bad_database_configs_are_rejected_before_any_request() {
         .contains("database: a database needs a [network]"));
     assert!(outcome.calls.is_empty());
 }
+
+#[tokio::test]
+async fn a_run_killed_after_the_secret_keeps_its_password() {
+    let h = Harness::new().await;
+    h.write_stack("prod", &stack("docdb", "deletion_protection = false"));
+    // What a run killed after generating the password leaves: the master secret alone.
+    let tags = [
+        ("berth:stack", "prod"),
+        ("berth:component", "database"),
+        ("berth:address", "database.master_secret"),
+    ]
+    .map(|(k, v)| {
+        aws_sdk_secretsmanager::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    });
+    h.clients()
+        .secrets
+        .create_secret()
+        .name("berth/prod/database/master")
+        .secret_string(r#"{"engine":"docdb","username":"berth","password":"KeepThisPassword0123456789abcdef","port":27017}"#)
+        .set_tags(Some(tags.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let up = h.xtask(&["up", "prod", "--yes"]).await;
+    up.expect_code(0);
+    assert!(
+        !up.calls
+            .iter()
+            .any(|c| c == "secretsmanager:GetRandomPassword"),
+        "no second password"
+    );
+    let url = secret_value(&h, "berth/prod/database/url").await;
+    assert!(
+        url.contains(":KeepThisPassword0123456789abcdef@"),
+        "the URL uses the kept password"
+    );
+    h.xtask(&["plan", "prod", "--detailed-exitcode"])
+        .await
+        .expect_code(0);
+}

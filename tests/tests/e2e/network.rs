@@ -558,3 +558,119 @@ async fn asking_for_more_azs_than_the_region_has_fails_before_any_change() {
     );
     assert_eq!(outcome.mutating(), Vec::<&str>::new());
 }
+
+#[tokio::test]
+async fn a_run_killed_midway_converges_on_rerun_without_duplicates() {
+    let h = Harness::new().await;
+    h.write_stack("prod", NETWORK_STACK);
+    // What a run killed early leaves: the VPC, one subnet and one NAT's elastic IP, tagged.
+    let ec2 = h.clients().ec2;
+    let tag = |address: &str, kind: aws_sdk_ec2::types::ResourceType| {
+        aws_sdk_ec2::types::TagSpecification::builder()
+            .resource_type(kind)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("berth:stack")
+                    .value("prod")
+                    .build(),
+            )
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("berth:component")
+                    .value("network")
+                    .build(),
+            )
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("berth:address")
+                    .value(address)
+                    .build(),
+            )
+            .build()
+    };
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.20.0.0/16")
+        .tag_specifications(tag("network.vpc", aws_sdk_ec2::types::ResourceType::Vpc))
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_owned();
+    ec2.create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.20.96.0/24")
+        .availability_zone("us-east-1a")
+        .tag_specifications(tag(
+            "network.subnet.public[us-east-1a]",
+            aws_sdk_ec2::types::ResourceType::Subnet,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let eip = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .tag_specifications(tag(
+            "network.elastic_ip[us-east-1a]",
+            aws_sdk_ec2::types::ResourceType::ElasticIp,
+        ))
+        .send()
+        .await
+        .unwrap()
+        .allocation_id()
+        .unwrap()
+        .to_owned();
+
+    let plan = h.xtask(&["plan", "prod", "--json"]).await;
+    let vpc_change = plan
+        .json_lines()
+        .into_iter()
+        .find(|l| l["address"] == "network.vpc")
+        .unwrap();
+    assert_eq!(
+        vpc_change["action"], "update",
+        "only the DNS attributes are missing"
+    );
+    let up = h.xtask(&["up", "prod", "--yes"]).await;
+    up.expect_code(0);
+    // Nothing made twice: one VPC, 9 subnets, the leftover EIP reused for its NAT.
+    assert_eq!(ec2_counts(&h).await, [1, 9, 1, 3, 3, 5, 3]);
+    assert_eq!(
+        up.calls
+            .iter()
+            .filter(|c| c.as_str() == "ec2:CreateVpc")
+            .count(),
+        0
+    );
+    assert_eq!(
+        up.calls
+            .iter()
+            .filter(|c| c.as_str() == "ec2:CreateSubnet")
+            .count(),
+        8
+    );
+    assert_eq!(
+        up.calls
+            .iter()
+            .filter(|c| c.as_str() == "ec2:AllocateAddress")
+            .count(),
+        2
+    );
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(stack_filter())
+        .send()
+        .await
+        .unwrap();
+    assert!(nats.nat_gateways().iter().any(|n| n
+        .nat_gateway_addresses()
+        .iter()
+        .any(|a| a.allocation_id() == Some(eip.as_str()))));
+    h.xtask(&["plan", "prod", "--detailed-exitcode"])
+        .await
+        .expect_code(0);
+}
