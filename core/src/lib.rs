@@ -9,6 +9,7 @@ pub mod lock;
 pub mod plan;
 pub mod report;
 pub mod stack;
+pub mod time;
 pub mod wait;
 
 pub use component::Component;
@@ -16,4 +17,5 @@ pub use error::{AwsError, ErrorClass};
 pub use plan::{Action, Address, Change, FieldDiff, FieldValue, Plan};
 pub use report::{Event, NullReporter, RecordingReporter, Reporter};
 pub use stack::{client_token, InvalidStackName, Stack, StackName, Tags};
+pub use time::UtcTime;
 pub use wait::{wait_for, Backoff, Poll, WaitError, WaitFor};

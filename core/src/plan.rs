@@ -233,6 +233,13 @@ impl<S> Plan<S> {
         self.changes.iter().filter(|c| c.refused.is_some())
     }
 
+    /// The first refused change as (address, reason): what `apply` must refuse to start on.
+    pub fn first_refusal(&self) -> Option<(String, String)> {
+        self.refused()
+            .next()
+            .map(|c| (c.address.to_string(), c.refused.clone().unwrap_or_default()))
+    }
+
     pub fn erase(&self) -> Plan {
         Plan {
             changes: self.changes.iter().map(Change::erase).collect(),

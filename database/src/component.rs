@@ -1,7 +1,7 @@
 //! The database component: observe, the pure plan, and apply with waits.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use berth_core::{
@@ -615,24 +615,10 @@ fn plan_absent(
 
 /// `prod-final-20261122-201500`.
 pub fn final_snapshot_name(stack: &Stack, now: SystemTime) -> String {
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{}-final-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        "{}-final-{}",
         stack.name(),
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        berth_core::UtcTime::from_system_time(now).compact()
     )
 }
 
@@ -1246,11 +1232,8 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
         _observed: &DatabaseObserved,
         reporter: &dyn Reporter,
     ) -> Result<(), DatabaseError> {
-        if let Some(change) = plan.refused().next() {
-            return Err(DatabaseError::Refused {
-                address: change.address.to_string(),
-                reason: change.refused.clone().unwrap_or_default(),
-            });
+        if let Some((address, reason)) = plan.first_refusal() {
+            return Err(DatabaseError::Refused { address, reason });
         }
         let steps: Vec<(&Change<DbStep>, &DbStep)> = plan
             .actionable()

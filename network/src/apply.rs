@@ -876,11 +876,8 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Component for Network<E, L, C> {
         observed: &NetworkObserved,
         reporter: &dyn Reporter,
     ) -> Result<(), NetworkError> {
-        if let Some(change) = plan.refused().next() {
-            return Err(NetworkError::Refused {
-                address: change.address.to_string(),
-                reason: change.refused.clone().unwrap_or_default(),
-            });
+        if let Some((address, reason)) = plan.first_refusal() {
+            return Err(NetworkError::Refused { address, reason });
         }
         let ids = Mutex::new(Ids::from_observed(observed));
         let steps: Vec<(&Change<NetStep>, &NetStep)> = plan

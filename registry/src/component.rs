@@ -514,11 +514,8 @@ impl<A: EcrApi> Component for Registry<A> {
         _observed: &Self::Observed,
         reporter: &dyn Reporter,
     ) -> Result<(), RegistryError> {
-        if let Some(change) = plan.refused().next() {
-            return Err(RegistryError::Refused {
-                address: change.address.to_string(),
-                reason: change.refused.clone().unwrap_or_default(),
-            });
+        if let Some((address, reason)) = plan.first_refusal() {
+            return Err(RegistryError::Refused { address, reason });
         }
         for change in plan.actionable() {
             let Some(step) = &change.step else { continue };

@@ -2,6 +2,7 @@
 //! that name their cause, deletion with protection lifted and a final snapshot.
 
 use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
 
 use berth_core::{ErrorClass, NullReporter, RecordingReporter, StackName};
 
