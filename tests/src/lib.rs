@@ -60,32 +60,37 @@ fn moto() -> &'static MotoServer {
              installs it into .berth/moto-venv, or `cargo xtask local start`",
             python.display()
         );
-        let port = xtask::local::free_port().expect("a free loopback port");
-        let log = std::env::temp_dir().join(format!("berth-tests-moto-{port}.log"));
-        let log_file = std::fs::File::create(&log).expect("moto log file");
-        let mut child = Command::new(&python)
-            .arg(project_root().join("tools/moto_launcher.py"))
-            .arg("--exit-with-parent")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(log_file.try_clone().expect("moto log file"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting moto with {}: {e}", python.display()));
-        let stdin = child.stdin.take().expect("piped stdin");
-        assert!(
-            xtask::local::wait_until_listening(port, Duration::from_secs(60)),
-            "moto did not start listening on port {port}; see {}",
-            log.display()
-        );
-        MotoServer {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _stdin: Mutex::new(stdin),
-            _child: Mutex::new(child),
+        // A port found free can be taken before moto binds it: try a few.
+        let mut last_log = PathBuf::new();
+        for _ in 0..3 {
+            let port = xtask::local::free_port().expect("a free loopback port");
+            let log = std::env::temp_dir().join(format!("berth-tests-moto-{port}.log"));
+            let log_file = std::fs::File::create(&log).expect("moto log file");
+            let mut child = Command::new(&python)
+                .arg(project_root().join("tools/moto_launcher.py"))
+                .arg("--exit-with-parent")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(log_file.try_clone().expect("moto log file"))
+                .stderr(log_file)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting moto with {}: {e}", python.display()));
+            let stdin = child.stdin.take().expect("piped stdin");
+            if xtask::local::wait_until_listening(port, Duration::from_secs(60))
+                && child.try_wait().ok().flatten().is_none()
+            {
+                return MotoServer {
+                    endpoint: format!("http://127.0.0.1:{port}"),
+                    _stdin: Mutex::new(stdin),
+                    _child: Mutex::new(child),
+                };
+            }
+            let _ = child.kill();
+            last_log = log;
         }
+        panic!("moto did not start listening; see {}", last_log.display());
     })
 }
-
 /// A fresh 12-digit account id for each test: moto keeps every account's state apart.
 fn next_account() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(200_000_000_000);
