@@ -152,6 +152,9 @@ pub struct ObservedSecret {
 pub trait SecretsApi: Send + Sync {
     /// The secret with this name and its value, including one scheduled for deletion.
     async fn secret(&self, name: &str) -> Result<Option<ObservedSecret>, AwsError>;
+    /// Every secret whose name starts with `prefix` (including those scheduled for deletion)
+    /// with its value: one paged list call and one batch read.
+    async fn secrets(&self, prefix: &str) -> Result<Vec<ObservedSecret>, AwsError>;
     /// A random password of letters and digits.
     async fn random_password(&self, length: u8) -> Result<String, AwsError>;
     /// Creates the secret; returns its ARN.

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::{ApplyMethod, Filter, Parameter, Tag as RdsTag};
-use aws_sdk_secretsmanager::types::Tag as SecretTag;
+use aws_sdk_secretsmanager::types::{
+    Filter as SecretFilter, FilterNameStringType, Tag as SecretTag,
+};
 use berth_core::{AwsError, ErrorClass, Tags};
 
 use crate::api::*;
@@ -477,6 +479,65 @@ impl SecretsApi for SecretsManager {
             value,
             deleted,
         }))
+    }
+
+    async fn secrets(&self, prefix: &str) -> Result<Vec<ObservedSecret>, AwsError> {
+        let pages: Vec<_> = self
+            .client
+            .list_secrets()
+            .filters(
+                SecretFilter::builder()
+                    .key(FilterNameStringType::Name)
+                    .values(prefix)
+                    .build(),
+            )
+            .include_planned_deletion(true)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(sm_err("ListSecrets"))?;
+        let listed: Vec<_> = pages
+            .iter()
+            .flat_map(|p| p.secret_list().iter().cloned())
+            .collect();
+        // The name filter matches words anywhere in some regions' behaviour: keep prefixes only.
+        let listed: Vec<_> = listed
+            .into_iter()
+            .filter(|s| s.name().is_some_and(|n| n.starts_with(prefix)))
+            .collect();
+        let live: Vec<String> = listed
+            .iter()
+            .filter(|s| s.deleted_date().is_none())
+            .filter_map(|s| s.arn().map(str::to_owned))
+            .collect();
+        let mut values = BTreeMap::new();
+        for chunk in live.chunks(20) {
+            let out = self
+                .client
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(sm_err("BatchGetSecretValue"))?;
+            for value in out.secret_values() {
+                if let (Some(arn), Some(text)) = (value.arn(), value.secret_string()) {
+                    values.insert(arn.to_owned(), text.to_owned());
+                }
+            }
+        }
+        Ok(listed
+            .into_iter()
+            .map(|s| {
+                let arn = s.arn().unwrap_or_default().to_owned();
+                ObservedSecret {
+                    value: values.get(&arn).cloned(),
+                    deleted: s.deleted_date().is_some(),
+                    name: s.name().unwrap_or_default().to_owned(),
+                    arn,
+                }
+            })
+            .collect())
     }
 
     async fn random_password(&self, length: u8) -> Result<String, AwsError> {

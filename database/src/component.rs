@@ -1136,7 +1136,7 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
         let observe_err = |what| move |source| DatabaseError::Observe { what, source };
         let cluster_id = names::cluster(stack);
         let prefix = format!("{}-", names::cluster(stack));
-        let (cluster, instances, subnet_group, groups, master_secret, url_secret) = futures::try_join!(
+        let (cluster, instances, subnet_group, groups, secrets) = futures::try_join!(
             async {
                 self.rds
                     .cluster(&cluster_id)
@@ -1163,15 +1163,9 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
             },
             async {
                 self.secrets
-                    .secret(&names::master_secret(stack))
+                    .secrets(&format!("berth/{}/database/", stack.name()))
                     .await
-                    .map_err(observe_err("master secret"))
-            },
-            async {
-                self.secrets
-                    .secret(&names::url_secret(stack))
-                    .await
-                    .map_err(observe_err("URL secret"))
+                    .map_err(observe_err("database secrets"))
             },
         )?;
         let parameter_groups = try_join_all(groups.into_iter().map(|name| async move {
@@ -1185,6 +1179,9 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
         .await?
         .into_iter()
         .collect();
+        let find = |name: String| secrets.iter().find(|s| s.name == name).cloned();
+        let master_secret = find(names::master_secret(stack));
+        let url_secret = find(names::url_secret(stack));
         let (cluster, foreign_cluster) = match cluster {
             Some(c) if stack.owns(&c.tags) => (Some(c), false),
             Some(_) => (None, true),
