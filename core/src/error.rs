@@ -4,7 +4,6 @@ use std::fmt;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// What kind of failure an AWS call had, so that callers can react without matching codes.
@@ -127,7 +126,7 @@ impl AwsError {
                 Some(code) => format!("{code}: {message}"),
                 None => message.to_owned(),
             },
-            None => DisplayErrorContext(&err).to_string(),
+            None => error_chain(&err),
         };
         Self {
             operation,
@@ -144,6 +143,22 @@ impl AwsError {
     pub fn is_conflict(&self) -> bool {
         self.class == ErrorClass::Conflict
     }
+}
+
+/// An error and its sources as one line, `outer: inner: innermost`, skipping a source whose
+/// text its parent already contains (SDK errors repeat themselves).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -74,9 +74,20 @@ impl Specs {
         let network = match &config.network {
             None => None,
             Some(network) => {
-                let azs = berth_network::resolve_azs(components.network.ec2(), network.az_count)
-                    .await
-                    .with_context(|| format!("{}: network.az_count", config.path.display()))?;
+                let azs =
+                    match berth_network::resolve_azs(components.network.ec2(), network.az_count)
+                        .await
+                    {
+                        Ok(azs) => azs,
+                        // The region cannot hold what the config asks: a config problem, named by key.
+                        Err(err @ berth_network::NetworkError::NotEnoughAzs { .. }) => {
+                            return Err(anyhow::Error::new(err)
+                                .context(format!("{}: network.az_count", config.path.display())))
+                        }
+                        Err(err) => {
+                            return Err(err).context("looking up the region's availability zones")
+                        }
+                    };
                 Some(NetworkSpec {
                     azs,
                     region: region.to_owned(),

@@ -156,18 +156,17 @@ pub(crate) fn hint_for(err: &anyhow::Error) -> Option<String> {
                     aws.operation
                 ),
                 ErrorClass::Throttled => "AWS is rate-limiting these calls; run the command again in a minute".to_owned(),
-                ErrorClass::Sdk if aws.message.contains("dispatch failure") || aws.message.contains("connect") => {
-                    "AWS could not be reached: check the network, AWS_ENDPOINT_URL, or with --local `cargo xtask local status`".to_owned()
-                }
                 ErrorClass::Sdk if aws.message.to_lowercase().contains("credential") => {
                     "no usable AWS credentials: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_owned()
+                }
+                ErrorClass::Sdk if aws.message.contains("dispatch failure") || aws.message.contains("connect") => {
+                    "AWS could not be reached: check the network, AWS_ENDPOINT_URL, or with --local `cargo xtask local status`".to_owned()
                 }
                 _ => continue,
             };
             return Some(hint);
         }
-        if let Some(clap) = cause.downcast_ref::<clap::Error>() {
-            let _ = clap;
+        if cause.downcast_ref::<clap::Error>().is_some() {
             return Some("run `cargo xtask help` for the commands and their flags".to_owned());
         }
     }
