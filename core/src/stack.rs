@@ -47,6 +47,10 @@ impl StackName {
         if name.ends_with('-') {
             return Err(invalid("it must not end with '-'"));
         }
+        // RDS identifiers (and so `<stack>-db`) reject consecutive hyphens.
+        if name.contains("--") {
+            return Err(invalid("it must not contain '--'"));
+        }
         if !name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -142,7 +146,15 @@ mod tests {
     fn stack_names_are_validated() {
         assert!(StackName::new("prod").is_ok());
         assert!(StackName::new("prod-2").is_ok());
-        for bad in ["", "Prod", "2prod", "prod-", "pr_od", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "Prod",
+            "2prod",
+            "prod-",
+            "pr_od",
+            "pr--od",
+            &"a".repeat(33),
+        ] {
             assert!(StackName::new(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -585,6 +585,17 @@ impl Validator {
         raw: RawNetwork,
         target_type: TargetType,
     ) -> NetworkConfig {
+        // AWS reserves these prefixes: security groups `sg-…`, load balancers `internal-…`.
+        if stack.as_str() == "sg"
+            || stack.as_str().starts_with("sg-")
+            || stack.as_str() == "internal"
+            || stack.as_str().starts_with("internal-")
+        {
+            self.problem(
+                "",
+                format!("the stack name {stack:?} makes resource names AWS reserves (sg-…, internal-…); rename the file"),
+            );
+        }
         // Load balancer and target group names are `<stack>-alb` etc., at most 32 characters.
         if stack.as_str().len() > 28 {
             self.problem(

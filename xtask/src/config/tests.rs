@@ -357,3 +357,21 @@ fn database_values_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn stack_names_aws_reserves_are_refused_for_a_network() {
+    let err = parse(
+        Path::new("stacks/sg.toml"),
+        StackName::new("sg").unwrap(),
+        "[network]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("makes resource names AWS reserves"), "{err}");
+    assert!(parse(
+        Path::new("stacks/sg.toml"),
+        StackName::new("sg").unwrap(),
+        ""
+    )
+    .is_ok());
+}
