@@ -1,7 +1,9 @@
 //! `cargo xtask test`: installs the emulator when missing, then runs every test of the
-//! workspace (unit tests and the end-to-end tests in `tests/`).
+//! workspace (unit tests and the end-to-end tests in `tests/`), and closes with one summary
+//! line, `tests: N passed, N failed`, added up over every test binary.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -9,19 +11,68 @@ use crate::local::{install_moto, LocalPaths};
 use crate::shell::Shell;
 use crate::{Env, TestArgs};
 
+/// Passed and failed counts of a libtest `test result:` line.
+pub(crate) fn result_counts(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let count = |word: &str| {
+        rest.split(';')
+            .find_map(|part| {
+                part.trim()
+                    .trim_start_matches("ok. ")
+                    .trim_start_matches("FAILED. ")
+                    .strip_suffix(word)
+            })
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    Some((count(" passed")?, count(" failed")?))
+}
+
 pub(crate) fn run(args: &TestArgs, env: &Env, shell: &Shell) -> Result<u8> {
     let paths = LocalPaths::new(&env.root);
     install_moto(&paths, shell)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(&cargo)
+    let mut child = Command::new(&cargo)
         .current_dir(&env.root)
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--all-targets"])
         .args(&args.cargo_args)
         .env("BERTH_MOTO_PYTHON", paths.python())
-        .status()
+        .stdout(Stdio::piped())
+        .spawn()
         .with_context(|| format!("running `{cargo} test`"))?;
+    let (mut passed, mut failed) = (0, 0);
+    let stdout = child.stdout.take().expect("piped stdout");
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading the test output")?;
+        if let Some((p, f)) = result_counts(&line) {
+            passed += p;
+            failed += f;
+        }
+        shell.data(&line);
+    }
+    let status = child.wait().context("waiting for `cargo test`")?;
+    shell.data(format!("tests: {passed} passed, {failed} failed"));
     if !status.success() {
         bail!("tests failed ({status})");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_summaries_are_counted() {
+        assert_eq!(
+            result_counts("test result: ok. 41 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 21.02s"),
+            Some((41, 0))
+        );
+        assert_eq!(
+            result_counts(
+                "test result: FAILED. 33 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out"
+            ),
+            Some((33, 1))
+        );
+        assert_eq!(result_counts("running 3 tests"), None);
+    }
 }
