@@ -31,7 +31,23 @@ pub(crate) fn run(args: &TestArgs, env: &Env, shell: &Shell) -> Result<u8> {
     let paths = LocalPaths::new(&env.root);
     install_moto(&paths, shell)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut child = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    // `cargo run` gave this process the package variables of xtask (CARGO_PKG_NAME,
+    // CARGO_MANIFEST_DIR, …). Some build scripts (ring's) rerun when those change, so passing
+    // them on would rebuild half the dependency tree, and again on the next plain `cargo`.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*key,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(&*key);
+        }
+    }
+    let mut child = command
         .current_dir(&env.root)
         .args(["test", "--workspace", "--all-targets"])
         .args(&args.cargo_args)
