@@ -98,7 +98,7 @@ pub(crate) async fn run(args: &ApplyArgs, goal: Goal, env: &Env, shell: &Shell) 
     }
 
     let held = lock(&clients, &config, goal.command()).await?;
-    let result = converge_locked(args, goal, &config, &clients, &components, &specs, shell).await;
+    let result = converge_locked(args, goal, &config, &components, &specs, shell).await;
     unlock(&clients, held, shell).await;
     result
 }
@@ -107,7 +107,6 @@ async fn converge_locked(
     args: &ApplyArgs,
     goal: Goal,
     config: &StackConfig,
-    _clients: &Clients,
     components: &Components,
     specs: &Specs,
     shell: &Shell,
