@@ -14,6 +14,9 @@ pub struct CliReporter<'a> {
     shell: &'a Shell,
     json: bool,
     spinner: Mutex<Option<ProgressBar>>,
+    /// Per wait: the last status printed and when, so that logs without a terminal get a
+    /// line when the status changes or every 30 s, not one per poll.
+    last_wait_line: Mutex<std::collections::HashMap<String, (String, Duration)>>,
 }
 
 impl std::fmt::Debug for CliReporter<'_> {
@@ -50,6 +53,7 @@ impl<'a> CliReporter<'a> {
             shell,
             json,
             spinner: Mutex::new(None),
+            last_wait_line: Mutex::new(Default::default()),
         }
     }
 
@@ -115,7 +119,19 @@ impl Reporter for CliReporter<'_> {
                 let line = format!("waiting for {what}: {status} ({}s)", elapsed.as_secs());
                 match self.spinner.lock().expect("spinner lock").as_ref() {
                     Some(spinner) => spinner.set_message(line),
-                    None => self.shell.status(format!("  {line}")),
+                    None => {
+                        let mut last = self.last_wait_line.lock().expect("wait lock");
+                        let due = match last.get(&what) {
+                            Some((printed, at)) => {
+                                *printed != status || elapsed >= *at + Duration::from_secs(30)
+                            }
+                            None => true,
+                        };
+                        if due {
+                            last.insert(what, (status, elapsed));
+                            self.shell.status(format!("  {line}"));
+                        }
+                    }
                 }
             }
             Event::Waited { what, elapsed } => {
@@ -128,5 +144,38 @@ impl Reporter for CliReporter<'_> {
                 self.shell.status(format!("  note: {address}: {message}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_terminal_waits_print_on_change_or_every_30_seconds() {
+        let (shell, captured) = Shell::capture();
+        let reporter = CliReporter::new(&shell, false);
+        for (status, secs) in [
+            ("creating", 1),
+            ("creating", 2),
+            ("creating", 20),
+            ("creating", 31),
+            ("backing-up", 32),
+        ] {
+            reporter.report(Event::Waiting {
+                what: "database cluster prod-db to be available".into(),
+                status: status.into(),
+                elapsed: Duration::from_secs(secs),
+            });
+        }
+        let lines: Vec<String> = captured.stderr().lines().map(str::to_owned).collect();
+        assert_eq!(
+            lines,
+            [
+                "  waiting for database cluster prod-db to be available: creating (1s)",
+                "  waiting for database cluster prod-db to be available: creating (31s)",
+                "  waiting for database cluster prod-db to be available: backing-up (32s)",
+            ]
+        );
     }
 }
