@@ -113,6 +113,11 @@ impl AwsError {
         }
     }
 
+    /// A request berth could not build, or a response missing what it must hold.
+    pub fn invalid(operation: &'static str, problem: impl fmt::Display) -> Self {
+        Self::new(operation, ErrorClass::Invalid, problem.to_string())
+    }
+
     /// Converts an SDK error from `operation` (e.g. `"CreateLogGroup"`).
     pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
@@ -142,6 +147,47 @@ impl AwsError {
 
     pub fn is_conflict(&self) -> bool {
         self.class == ErrorClass::Conflict
+    }
+}
+
+/// `map_err` adapter: `.map_err(sdk_error("CreateLogGroup"))`.
+pub fn sdk_error<E>(operation: &'static str) -> impl Fn(SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |err| AwsError::from_sdk(operation, err)
+}
+
+/// The idempotency cases every adapter and apply has: a read of something absent is `None`,
+/// a delete of something gone or a create of something there is done.
+pub trait AwsResultExt<T> {
+    /// `Ok(None)` when the resource does not exist.
+    fn none_if_not_found(self) -> Result<Option<T>, AwsError>;
+    /// Success when the resource is already gone (deletes).
+    fn ok_if_not_found(self) -> Result<(), AwsError>;
+    /// Success when the resource already exists (creates retried after an interrupted run).
+    fn ok_if_conflict(self) -> Result<(), AwsError>;
+}
+
+impl<T> AwsResultExt<T> for Result<T, AwsError> {
+    fn none_if_not_found(self) -> Result<Option<T>, AwsError> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(err) if err.is_not_found() => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn ok_if_not_found(self) -> Result<(), AwsError> {
+        self.none_if_not_found().map(|_| ())
+    }
+
+    fn ok_if_conflict(self) -> Result<(), AwsError> {
+        match self {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_conflict() => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 }
 
@@ -187,6 +233,19 @@ mod tests {
         for (code, class) in cases {
             assert_eq!(ErrorClass::classify(Some(code), Some(400)), class, "{code}");
         }
+    }
+
+    #[test]
+    fn idempotency_helpers() {
+        let missing = || Err::<u8, _>(AwsError::new("Get", ErrorClass::NotFound, "gone"));
+        let taken = || Err::<u8, _>(AwsError::new("Create", ErrorClass::Conflict, "exists"));
+        let denied = || Err::<u8, _>(AwsError::new("Get", ErrorClass::AccessDenied, "no"));
+        assert_eq!(missing().none_if_not_found().unwrap(), None);
+        assert_eq!(Ok::<u8, AwsError>(3).none_if_not_found().unwrap(), Some(3));
+        assert!(missing().ok_if_not_found().is_ok());
+        assert!(taken().ok_if_conflict().is_ok());
+        assert!(taken().ok_if_not_found().is_err());
+        assert!(denied().ok_if_conflict().is_err());
     }
 
     #[test]

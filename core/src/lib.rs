@@ -13,7 +13,7 @@ pub mod time;
 pub mod wait;
 
 pub use component::Component;
-pub use error::{AwsError, ErrorClass};
+pub use error::{sdk_error, AwsError, AwsResultExt, ErrorClass};
 pub use plan::{Action, Address, Change, FieldDiff, FieldValue, Plan};
 pub use report::{Event, NullReporter, RecordingReporter, Reporter};
 pub use stack::{client_token, InvalidStackName, Stack, StackName, Tags};

@@ -184,7 +184,7 @@ pub mod aws {
     use aws_sdk_ssm::types::{ParameterType, Tag};
 
     use super::LockStore;
-    use crate::error::AwsError;
+    use crate::error::{sdk_error, AwsError, AwsResultExt};
     use crate::stack::Tags;
 
     /// Locks as SSM `String` parameters.
@@ -233,31 +233,25 @@ pub mod aws {
         }
 
         async fn read(&self, name: &str) -> Result<Option<String>, AwsError> {
-            match self.client.get_parameter().name(name).send().await {
-                Ok(out) => Ok(out.parameter.and_then(|p| p.value)),
-                Err(err) => {
-                    let err = AwsError::from_sdk("GetParameter", err);
-                    if err.is_not_found() {
-                        Ok(None)
-                    } else {
-                        Err(err)
-                    }
-                }
-            }
+            let out = self
+                .client
+                .get_parameter()
+                .name(name)
+                .send()
+                .await
+                .map_err(sdk_error("GetParameter"))
+                .none_if_not_found()?;
+            Ok(out.and_then(|o| o.parameter.and_then(|p| p.value)))
         }
 
         async fn delete(&self, name: &str) -> Result<(), AwsError> {
-            match self.client.delete_parameter().name(name).send().await {
-                Ok(_) => Ok(()),
-                Err(err) => {
-                    let err = AwsError::from_sdk("DeleteParameter", err);
-                    if err.is_not_found() {
-                        Ok(())
-                    } else {
-                        Err(err)
-                    }
-                }
-            }
+            self.client
+                .delete_parameter()
+                .name(name)
+                .send()
+                .await
+                .map_err(sdk_error("DeleteParameter"))
+                .ok_if_not_found()
         }
     }
 }

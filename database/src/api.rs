@@ -132,8 +132,6 @@ pub trait RdsApi: Send + Sync {
     ) -> Result<(), AwsError>;
     async fn modify_instance_class(&self, id: &str, class: &str) -> Result<(), AwsError>;
     async fn delete_instance(&self, id: &str) -> Result<(), AwsError>;
-    /// Whether a cluster snapshot with this identifier exists.
-    async fn cluster_snapshot_exists(&self, id: &str) -> Result<bool, AwsError>;
 }
 
 /// A secret berth keeps.

@@ -7,37 +7,9 @@ use aws_sdk_rds::types::{ApplyMethod, Filter, Parameter, Tag as RdsTag};
 use aws_sdk_secretsmanager::types::{
     Filter as SecretFilter, FilterNameStringType, Tag as SecretTag,
 };
-use berth_core::{AwsError, ErrorClass, Tags};
+use berth_core::{sdk_error, AwsError, AwsResultExt, ErrorClass, Tags};
 
 use crate::api::*;
-
-fn rds_err<E>(operation: &'static str) -> impl Fn(aws_sdk_rds::error::SdkError<E>) -> AwsError
-where
-    E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk(operation, e)
-}
-
-fn sm_err<E>(
-    operation: &'static str,
-) -> impl Fn(aws_sdk_secretsmanager::error::SdkError<E>) -> AwsError
-where
-    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    move |e| AwsError::from_sdk(operation, e)
-}
-
-fn not_found_is_none<T>(result: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
-}
 
 fn rds_tags(tags: &Tags) -> Vec<RdsTag> {
     tags.iter()
@@ -60,14 +32,14 @@ impl Rds {
 #[async_trait]
 impl RdsApi for Rds {
     async fn cluster(&self, id: &str) -> Result<Option<ObservedCluster>, AwsError> {
-        let out = not_found_is_none(
-            self.client
-                .describe_db_clusters()
-                .db_cluster_identifier(id)
-                .send()
-                .await
-                .map_err(rds_err("DescribeDBClusters")),
-        )?;
+        let out = self
+            .client
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .map_err(sdk_error("DescribeDBClusters"))
+            .none_if_not_found()?;
         let Some(cluster) = out.and_then(|o| o.db_clusters.and_then(|c| c.into_iter().next()))
         else {
             return Ok(None);
@@ -147,7 +119,7 @@ impl RdsApi for Rds {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(rds_err("DescribeDBInstances"))?;
+            .map_err(sdk_error("DescribeDBInstances"))?;
         Ok(instances
             .into_iter()
             .filter(|i| i.db_cluster_identifier() == Some(cluster_id))
@@ -165,14 +137,14 @@ impl RdsApi for Rds {
     }
 
     async fn subnet_group(&self, name: &str) -> Result<Option<Vec<String>>, AwsError> {
-        let out = not_found_is_none(
-            self.client
-                .describe_db_subnet_groups()
-                .db_subnet_group_name(name)
-                .send()
-                .await
-                .map_err(rds_err("DescribeDBSubnetGroups")),
-        )?;
+        let out = self
+            .client
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(name)
+            .send()
+            .await
+            .map_err(sdk_error("DescribeDBSubnetGroups"))
+            .none_if_not_found()?;
         Ok(out.and_then(|o| {
             o.db_subnet_groups().first().map(|g| {
                 g.subnets()
@@ -197,7 +169,7 @@ impl RdsApi for Rds {
             .set_tags(Some(rds_tags(tags)))
             .send()
             .await
-            .map_err(rds_err("CreateDBSubnetGroup"))?;
+            .map_err(sdk_error("CreateDBSubnetGroup"))?;
         Ok(())
     }
 
@@ -212,7 +184,7 @@ impl RdsApi for Rds {
             .set_subnet_ids(Some(subnet_ids))
             .send()
             .await
-            .map_err(rds_err("ModifyDBSubnetGroup"))?;
+            .map_err(sdk_error("ModifyDBSubnetGroup"))?;
         Ok(())
     }
 
@@ -222,7 +194,7 @@ impl RdsApi for Rds {
             .db_subnet_group_name(name)
             .send()
             .await
-            .map_err(rds_err("DeleteDBSubnetGroup"))?;
+            .map_err(sdk_error("DeleteDBSubnetGroup"))?;
         Ok(())
     }
 
@@ -234,7 +206,7 @@ impl RdsApi for Rds {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(rds_err("DescribeDBClusterParameterGroups"))?;
+            .map_err(sdk_error("DescribeDBClusterParameterGroups"))?;
         Ok(groups
             .iter()
             .flat_map(|page| page.db_cluster_parameter_groups())
@@ -254,7 +226,7 @@ impl RdsApi for Rds {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(rds_err("DescribeDBClusterParameters"))?;
+            .map_err(sdk_error("DescribeDBClusterParameters"))?;
         Ok(pages
             .iter()
             .flat_map(|page| page.parameters())
@@ -281,7 +253,7 @@ impl RdsApi for Rds {
             .set_tags(Some(rds_tags(tags)))
             .send()
             .await
-            .map_err(rds_err("CreateDBClusterParameterGroup"))?;
+            .map_err(sdk_error("CreateDBClusterParameterGroup"))?;
         Ok(())
     }
 
@@ -303,7 +275,7 @@ impl RdsApi for Rds {
             )
             .send()
             .await
-            .map_err(rds_err("ModifyDBClusterParameterGroup"))?;
+            .map_err(sdk_error("ModifyDBClusterParameterGroup"))?;
         Ok(())
     }
 
@@ -313,7 +285,7 @@ impl RdsApi for Rds {
             .db_cluster_parameter_group_name(name)
             .send()
             .await
-            .map_err(rds_err("DeleteDBClusterParameterGroup"))?;
+            .map_err(sdk_error("DeleteDBClusterParameterGroup"))?;
         Ok(())
     }
 
@@ -340,7 +312,7 @@ impl RdsApi for Rds {
             .set_tags(Some(rds_tags(tags)))
             .send()
             .await
-            .map_err(rds_err("CreateDBCluster"))?;
+            .map_err(sdk_error("CreateDBCluster"))?;
         Ok(())
     }
 
@@ -357,7 +329,7 @@ impl RdsApi for Rds {
             .set_db_cluster_parameter_group_name(changes.parameter_group.clone())
             .send()
             .await
-            .map_err(rds_err("ModifyDBCluster"))?;
+            .map_err(sdk_error("ModifyDBCluster"))?;
         Ok(())
     }
 
@@ -373,7 +345,7 @@ impl RdsApi for Rds {
             .set_final_db_snapshot_identifier(final_snapshot)
             .send()
             .await
-            .map_err(rds_err("DeleteDBCluster"))?;
+            .map_err(sdk_error("DeleteDBCluster"))?;
         Ok(())
     }
 
@@ -394,7 +366,7 @@ impl RdsApi for Rds {
             .set_tags(Some(rds_tags(tags)))
             .send()
             .await
-            .map_err(rds_err("CreateDBInstance"))?;
+            .map_err(sdk_error("CreateDBInstance"))?;
         Ok(())
     }
 
@@ -406,7 +378,7 @@ impl RdsApi for Rds {
             .apply_immediately(true)
             .send()
             .await
-            .map_err(rds_err("ModifyDBInstance"))?;
+            .map_err(sdk_error("ModifyDBInstance"))?;
         Ok(())
     }
 
@@ -416,20 +388,8 @@ impl RdsApi for Rds {
             .db_instance_identifier(id)
             .send()
             .await
-            .map_err(rds_err("DeleteDBInstance"))?;
+            .map_err(sdk_error("DeleteDBInstance"))?;
         Ok(())
-    }
-
-    async fn cluster_snapshot_exists(&self, id: &str) -> Result<bool, AwsError> {
-        let out = not_found_is_none(
-            self.client
-                .describe_db_cluster_snapshots()
-                .db_cluster_snapshot_identifier(id)
-                .send()
-                .await
-                .map_err(rds_err("DescribeDBClusterSnapshots")),
-        )?;
-        Ok(out.is_some_and(|o| !o.db_cluster_snapshots().is_empty()))
     }
 }
 
@@ -448,14 +408,14 @@ impl SecretsManager {
 #[async_trait]
 impl SecretsApi for SecretsManager {
     async fn secret(&self, name: &str) -> Result<Option<ObservedSecret>, AwsError> {
-        let described = not_found_is_none(
-            self.client
-                .describe_secret()
-                .secret_id(name)
-                .send()
-                .await
-                .map_err(sm_err("DescribeSecret")),
-        )?;
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(sdk_error("DescribeSecret"))
+            .none_if_not_found()?;
         let Some(described) = described else {
             return Ok(None);
         };
@@ -463,15 +423,14 @@ impl SecretsApi for SecretsManager {
         let value = if deleted {
             None
         } else {
-            not_found_is_none(
-                self.client
-                    .get_secret_value()
-                    .secret_id(name)
-                    .send()
-                    .await
-                    .map_err(sm_err("GetSecretValue")),
-            )?
-            .and_then(|v| v.secret_string().map(str::to_owned))
+            self.client
+                .get_secret_value()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(sdk_error("GetSecretValue"))
+                .none_if_not_found()?
+                .and_then(|v| v.secret_string().map(str::to_owned))
         };
         Ok(Some(ObservedSecret {
             arn: described.arn().unwrap_or_default().to_owned(),
@@ -496,7 +455,7 @@ impl SecretsApi for SecretsManager {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(sm_err("ListSecrets"))?;
+            .map_err(sdk_error("ListSecrets"))?;
         let listed: Vec<_> = pages
             .iter()
             .flat_map(|p| p.secret_list().iter().cloned())
@@ -519,7 +478,7 @@ impl SecretsApi for SecretsManager {
                 .set_secret_id_list(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(sm_err("BatchGetSecretValue"))?;
+                .map_err(sdk_error("BatchGetSecretValue"))?;
             for value in out.secret_values() {
                 if let (Some(arn), Some(text)) = (value.arn(), value.secret_string()) {
                     values.insert(arn.to_owned(), text.to_owned());
@@ -549,7 +508,7 @@ impl SecretsApi for SecretsManager {
             .include_space(false)
             .send()
             .await
-            .map_err(sm_err("GetRandomPassword"))?;
+            .map_err(sdk_error("GetRandomPassword"))?;
         out.random_password().map(str::to_owned).ok_or_else(|| {
             AwsError::new(
                 "GetRandomPassword",
@@ -581,7 +540,7 @@ impl SecretsApi for SecretsManager {
             ))
             .send()
             .await
-            .map_err(sm_err("CreateSecret"))?;
+            .map_err(sdk_error("CreateSecret"))?;
         Ok(out.arn().unwrap_or_default().to_owned())
     }
 
@@ -592,7 +551,7 @@ impl SecretsApi for SecretsManager {
             .secret_string(value)
             .send()
             .await
-            .map_err(sm_err("PutSecretValue"))?;
+            .map_err(sdk_error("PutSecretValue"))?;
         Ok(())
     }
 
@@ -602,7 +561,7 @@ impl SecretsApi for SecretsManager {
             .secret_id(name)
             .send()
             .await
-            .map_err(sm_err("RestoreSecret"))?;
+            .map_err(sdk_error("RestoreSecret"))?;
         Ok(())
     }
 
@@ -613,7 +572,7 @@ impl SecretsApi for SecretsManager {
         } else {
             request.recovery_window_in_days(7)
         };
-        request.send().await.map_err(sm_err("DeleteSecret"))?;
+        request.send().await.map_err(sdk_error("DeleteSecret"))?;
         Ok(())
     }
 }

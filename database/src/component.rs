@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use berth_core::{
-    wait_for, Action, Address, AwsError, Change, Component, Event, FieldDiff, FieldValue, Plan,
-    Poll, Reporter, Stack, WaitFor,
+    wait_for, Action, Address, AwsError, AwsResultExt, Change, Component, Event, FieldDiff,
+    FieldValue, Plan, Poll, Reporter, Stack, WaitFor,
 };
 use futures::future::try_join_all;
 
@@ -640,13 +640,6 @@ fn apply_err<'a>(
     }
 }
 
-fn gone_ok(result: Result<(), AwsError>) -> Result<(), AwsError> {
-    match result {
-        Err(err) if err.is_not_found() => Ok(()),
-        other => other,
-    }
-}
-
 impl<R: RdsApi, S: SecretsApi> Database<R, S> {
     pub fn new(rds: R, secrets: S) -> Self {
         Self { rds, secrets }
@@ -785,14 +778,11 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
             database_name: (spec.engine == Engine::AuroraPostgresql)
                 .then(|| spec.database_name.clone()),
         };
-        match self
-            .rds
+        self.rds
             .create_cluster(&cluster, &stack.tags(COMPONENT, &addr, &cluster.id))
             .await
-        {
-            Err(err) if !err.is_conflict() => return Err(apply_err("creating", &addr)(err)),
-            _ => {}
-        }
+            .ok_if_conflict()
+            .map_err(apply_err("creating", &addr))?;
         self.wait_cluster(stack, reporter, false).await?;
         Ok(())
     }
@@ -806,8 +796,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
     ) -> Result<(), DatabaseError> {
         let addr = address::instance(index);
         let id = names::instance(stack, index);
-        match self
-            .rds
+        self.rds
             .create_instance(
                 &id,
                 &names::cluster(stack),
@@ -816,10 +805,8 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
                 &stack.tags(COMPONENT, &addr, &id),
             )
             .await
-        {
-            Err(err) if !err.is_conflict() => return Err(apply_err("creating", &addr)(err)),
-            _ => {}
-        }
+            .ok_if_conflict()
+            .map_err(apply_err("creating", &addr))?;
         self.wait_instance(stack, &id, reporter, false).await
     }
 
@@ -845,13 +832,19 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
         }
         let cluster_address = &addr;
         try_join_all(instance_ids.iter().map(|instance| async move {
-            gone_ok(self.rds.delete_instance(instance).await)
+            self.rds
+                .delete_instance(instance)
+                .await
+                .ok_if_not_found()
                 .map_err(apply_err("deleting an instance of", cluster_address))?;
             self.wait_instance(stack, instance, reporter, true).await
         }))
         .await?;
         let snapshot = final_snapshot.then(|| final_snapshot_name(stack, SystemTime::now()));
-        gone_ok(self.rds.delete_cluster(&id, snapshot.clone()).await)
+        self.rds
+            .delete_cluster(&id, snapshot.clone())
+            .await
+            .ok_if_not_found()
             .map_err(apply_err("deleting", &addr))?;
         self.wait_cluster(stack, reporter, true).await?;
         if let Some(snapshot) = snapshot {
@@ -903,8 +896,8 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
                 })
                 .to_string();
                 let name = names::master_secret(stack);
-                match self
-                    .secrets
+                // Created by an interrupted run: keep the password it generated.
+                self.secrets
                     .create_secret(
                         &name,
                         "berth: the database's master credentials",
@@ -913,11 +906,8 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
                         &tags(&name),
                     )
                     .await
-                {
-                    // Created by an interrupted run: keep the password it generated.
-                    Err(err) if !err.is_conflict() => return Err(apply_err("creating", addr)(err)),
-                    _ => {}
-                }
+                    .ok_if_conflict()
+                    .map_err(apply_err("creating", addr))?;
             }
             DbAction::CreateSubnetGroup | DbAction::UpdateSubnetGroup => {
                 let spec = need_spec()?;
@@ -952,16 +942,11 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
             } => {
                 let spec = need_spec()?;
                 if *create {
-                    match self
-                        .rds
+                    self.rds
                         .create_parameter_group(name, family, &tags(name))
                         .await
-                    {
-                        Err(err) if !err.is_conflict() => {
-                            return Err(apply_err("creating", addr)(err))
-                        }
-                        _ => {}
-                    }
+                        .ok_if_conflict()
+                        .map_err(apply_err("creating", addr))?;
                 }
                 let (parameter, value) = spec.engine.tls_parameter();
                 self.rds
@@ -1010,7 +995,11 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
                 }
             }
             DbAction::DeleteInstance { id } => {
-                gone_ok(self.rds.delete_instance(id).await).map_err(apply_err("deleting", addr))?;
+                self.rds
+                    .delete_instance(id)
+                    .await
+                    .ok_if_not_found()
+                    .map_err(apply_err("deleting", addr))?;
                 self.wait_instance(stack, id, reporter, true).await?;
             }
             DbAction::PutUrlSecret { create } => {
@@ -1078,19 +1067,24 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
                 .await?;
             }
             DbAction::DeleteSubnetGroup => {
-                gone_ok(
-                    self.rds
-                        .delete_subnet_group(&names::subnet_group(stack))
-                        .await,
-                )
-                .map_err(apply_err("deleting", addr))?;
+                self.rds
+                    .delete_subnet_group(&names::subnet_group(stack))
+                    .await
+                    .ok_if_not_found()
+                    .map_err(apply_err("deleting", addr))?;
             }
             DbAction::DeleteParameterGroup { name } => {
-                gone_ok(self.rds.delete_parameter_group(name).await)
+                self.rds
+                    .delete_parameter_group(name)
+                    .await
+                    .ok_if_not_found()
                     .map_err(apply_err("deleting", addr))?;
             }
             DbAction::DeleteSecret { name, force } => {
-                gone_ok(self.secrets.delete_secret(name, *force).await)
+                self.secrets
+                    .delete_secret(name, *force)
+                    .await
+                    .ok_if_not_found()
                     .map_err(apply_err("deleting", addr))?;
             }
         }

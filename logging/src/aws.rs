@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::Client;
-use berth_core::{AwsError, Tags};
+use berth_core::{sdk_error, AwsError, Tags};
 
 use crate::api::{LogEvent, LogEventsPage, LogsApi, ObservedLogGroup};
 
@@ -33,7 +33,7 @@ impl LogsApi for CloudWatchLogs {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("DescribeLogGroups", e))?;
+                .map_err(sdk_error("DescribeLogGroups"))?;
             for group in out.log_groups.unwrap_or_default() {
                 let Some(name) = group.log_group_name else {
                     continue;
@@ -64,7 +64,7 @@ impl LogsApi for CloudWatchLogs {
             .resource_arn(arn)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ListTagsForResource", e))?;
+            .map_err(sdk_error("ListTagsForResource"))?;
         Ok(out.tags.unwrap_or_default().into_iter().collect())
     }
 
@@ -82,10 +82,7 @@ impl LogsApi for CloudWatchLogs {
         for (key, value) in tags.iter() {
             request = request.tags(key, value);
         }
-        request
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("CreateLogGroup", e))?;
+        request.send().await.map_err(sdk_error("CreateLogGroup"))?;
         Ok(())
     }
 
@@ -96,7 +93,7 @@ impl LogsApi for CloudWatchLogs {
             .retention_in_days(days as i32)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("PutRetentionPolicy", e))?;
+            .map_err(sdk_error("PutRetentionPolicy"))?;
         Ok(())
     }
 
@@ -106,7 +103,7 @@ impl LogsApi for CloudWatchLogs {
             .log_group_name(name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DeleteRetentionPolicy", e))?;
+            .map_err(sdk_error("DeleteRetentionPolicy"))?;
         Ok(())
     }
 
@@ -117,7 +114,7 @@ impl LogsApi for CloudWatchLogs {
             .kms_key_id(kms_key_arn)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("AssociateKmsKey", e))?;
+            .map_err(sdk_error("AssociateKmsKey"))?;
         Ok(())
     }
 
@@ -127,7 +124,7 @@ impl LogsApi for CloudWatchLogs {
             .log_group_name(name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DisassociateKmsKey", e))?;
+            .map_err(sdk_error("DisassociateKmsKey"))?;
         Ok(())
     }
 
@@ -137,7 +134,7 @@ impl LogsApi for CloudWatchLogs {
             .log_group_name(name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DeleteLogGroup", e))?;
+            .map_err(sdk_error("DeleteLogGroup"))?;
         Ok(())
     }
 
@@ -155,7 +152,7 @@ impl LogsApi for CloudWatchLogs {
             .set_next_token(next_token)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("FilterLogEvents", e))?;
+            .map_err(sdk_error("FilterLogEvents"))?;
         let events = out
             .events
             .unwrap_or_default()

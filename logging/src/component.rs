@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use berth_core::{
-    Action, Address, AwsError, Change, Component, Event, FieldDiff, Plan, Reporter, Stack,
+    Action, Address, AwsError, AwsResultExt, Change, Component, Event, FieldDiff, Plan, Reporter,
+    Stack,
 };
 use serde::Serialize;
 
@@ -124,20 +125,15 @@ impl<A: LogsApi> Logging<A> {
                 spec,
             } => {
                 let tags = stack.tags(COMPONENT, &self::address(service), name);
-                let created = self
-                    .api
-                    .create_group(name, spec.kms_key_arn.clone(), &tags)
-                    .await;
                 // A run killed after the create finds the group there: that is progress.
-                match created {
-                    Err(err) if !err.is_conflict() => {
-                        return Err(LoggingError::Create {
-                            name: name.clone(),
-                            source: err,
-                        })
-                    }
-                    _ => {}
-                }
+                self.api
+                    .create_group(name, spec.kms_key_arn.clone(), &tags)
+                    .await
+                    .ok_if_conflict()
+                    .map_err(|source| LoggingError::Create {
+                        name: name.clone(),
+                        source,
+                    })?;
                 if let Some(days) = spec.retention_days {
                     self.api.put_retention(name, days).await.map_err(|source| {
                         LoggingError::Create {
@@ -189,10 +185,11 @@ impl<A: LogsApi> Logging<A> {
                     });
                     return Ok(());
                 }
-                match self.api.delete_group(name).await {
-                    Err(err) if !err.is_not_found() => return Err(delete_err(err)),
-                    _ => {}
-                }
+                self.api
+                    .delete_group(name)
+                    .await
+                    .ok_if_not_found()
+                    .map_err(delete_err)?;
             }
         }
         Ok(())

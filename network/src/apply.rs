@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::{
-    client_token, wait_for, Address, AwsError, Change, Component, Event, Plan, Poll, Reporter,
-    Stack, WaitFor,
+    client_token, wait_for, Address, AwsError, AwsResultExt, Change, Component, Event, Plan, Poll,
+    Reporter, Stack, WaitFor,
 };
 use futures::future::try_join_all;
 
@@ -188,14 +188,6 @@ fn missing(address: &Address, needs: &str) -> NetworkError {
     NetworkError::Missing {
         address: address.to_string(),
         needs: needs.to_owned(),
-    }
-}
-
-/// Treats "already gone" as done.
-fn gone_ok(result: Result<(), AwsError>) -> Result<(), AwsError> {
-    match result {
-        Err(err) if err.is_not_found() => Ok(()),
-        other => other,
     }
 }
 
@@ -467,13 +459,19 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                                 .map_err(apply_err("routing", addr))?;
                         }
                         RouteOp::Delete { destination } => {
-                            gone_ok(self.ec2.delete_route(&table, destination).await)
+                            self.ec2
+                                .delete_route(&table, destination)
+                                .await
+                                .ok_if_not_found()
                                 .map_err(apply_err("routing", addr))?;
                         }
                     }
                 }
                 for association in disassociate {
-                    gone_ok(self.ec2.disassociate_route_table(association).await)
+                    self.ec2
+                        .disassociate_route_table(association)
+                        .await
+                        .ok_if_not_found()
                         .map_err(apply_err("disassociating", addr))?;
                 }
                 for (tier, az) in associate {
@@ -555,7 +553,10 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                     .cloned()
                     .ok_or_else(|| missing(addr, "the group itself"))?;
                 if !revoke.is_empty() {
-                    gone_ok(self.ec2.revoke_ingress(&group, revoke.clone()).await)
+                    self.ec2
+                        .revoke_ingress(&group, revoke.clone())
+                        .await
+                        .ok_if_not_found()
                         .map_err(apply_err("revoking rules of", addr))?;
                 }
                 if !authorize.is_empty() {
@@ -739,11 +740,17 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                 self.wait_operation(addr, &operation, reporter).await?;
             }
             NetStep::DeleteListener { arn } => {
-                gone_ok(self.elb.delete_listener(arn).await)
+                self.elb
+                    .delete_listener(arn)
+                    .await
+                    .ok_if_not_found()
                     .map_err(apply_err("deleting", addr))?;
             }
             NetStep::DeleteLoadBalancer { arn, name } => {
-                gone_ok(self.elb.delete_load_balancer(arn).await)
+                self.elb
+                    .delete_load_balancer(arn)
+                    .await
+                    .ok_if_not_found()
                     .map_err(apply_err("deleting", addr))?;
                 let wait = WaitFor::new(
                     format!("load balancer {name} to be deleted"),
@@ -772,7 +779,10 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                 Err(err) => return Err(apply_err("deleting", addr)(err)),
             },
             NetStep::DeleteS3Endpoint { endpoint_id } => {
-                gone_ok(self.ec2.delete_vpc_endpoint(endpoint_id).await)
+                self.ec2
+                    .delete_vpc_endpoint(endpoint_id)
+                    .await
+                    .ok_if_not_found()
                     .map_err(apply_err("deleting", addr))?;
             }
             NetStep::DeleteNatGateway {
@@ -780,7 +790,10 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                 allocation_id,
             } => {
                 if let Some(nat_id) = nat_id {
-                    gone_ok(self.ec2.delete_nat_gateway(nat_id).await)
+                    self.ec2
+                        .delete_nat_gateway(nat_id)
+                        .await
+                        .ok_if_not_found()
                         .map_err(apply_err("deleting", addr))?;
                     self.wait_nat(addr, nat_id, reporter, true).await?;
                 }
@@ -796,7 +809,10 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                 association_ids,
             } => {
                 for association in association_ids {
-                    gone_ok(self.ec2.disassociate_route_table(association).await)
+                    self.ec2
+                        .disassociate_route_table(association)
+                        .await
+                        .ok_if_not_found()
                         .map_err(apply_err("disassociating", addr))?;
                 }
                 self.delete_when_free(addr, reporter, || self.ec2.delete_route_table(table_id))

@@ -8,7 +8,7 @@ use aws_sdk_ecr::types::{
     ImageTagMutability, Tag,
 };
 use aws_sdk_ecr::Client;
-use berth_core::{AwsError, ErrorClass, Tags};
+use berth_core::{sdk_error, AwsError, AwsResultExt, Tags};
 
 use crate::api::{EcrApi, ObservedRepository};
 use crate::Encryption;
@@ -25,10 +25,6 @@ impl Ecr {
     }
 }
 
-fn invalid(operation: &'static str, err: impl std::fmt::Display) -> AwsError {
-    AwsError::new(operation, ErrorClass::Invalid, err.to_string())
-}
-
 #[async_trait]
 impl EcrApi for Ecr {
     async fn list_repositories(&self) -> Result<Vec<ObservedRepository>, AwsError> {
@@ -41,7 +37,7 @@ impl EcrApi for Ecr {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("DescribeRepositories", e))?;
+                .map_err(sdk_error("DescribeRepositories"))?;
             for repo in out.repositories.unwrap_or_default() {
                 let encryption = match repo.encryption_configuration {
                     Some(EncryptionConfiguration {
@@ -82,7 +78,7 @@ impl EcrApi for Ecr {
             .resource_arn(arn)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ListTagsForResource", e))?;
+            .map_err(sdk_error("ListTagsForResource"))?;
         Ok(out
             .tags
             .unwrap_or_default()
@@ -101,6 +97,7 @@ impl EcrApi for Ecr {
         {
             Ok(out) => Ok(out.lifecycle_policy_text),
             Err(err) => {
+                // Only a missing policy is `None`; a missing repository is an error.
                 let err = AwsError::from_sdk("GetLifecyclePolicy", err);
                 if err.code.as_deref() == Some("LifecyclePolicyNotFoundException") {
                     Ok(None)
@@ -122,7 +119,7 @@ impl EcrApi for Ecr {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("ListImages", e))?;
+                .map_err(sdk_error("ListImages"))?;
             // A digest can carry several tags and appear once per tag: count digests.
             let mut digests: Vec<_> = out
                 .image_ids
@@ -158,12 +155,12 @@ impl EcrApi for Ecr {
                 .set_kms_key(key_arn.clone())
                 .build(),
         }
-        .map_err(|e| invalid(OP, e))?;
+        .map_err(|e| AwsError::invalid(OP, e))?;
         let tags = tags
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(OP, e))?;
+            .map_err(|e| AwsError::invalid(OP, e))?;
         self.client
             .create_repository()
             .repository_name(name)
@@ -192,7 +189,7 @@ impl EcrApi for Ecr {
             )
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("PutImageScanningConfiguration", e))?;
+            .map_err(sdk_error("PutImageScanningConfiguration"))?;
         Ok(())
     }
 
@@ -203,7 +200,7 @@ impl EcrApi for Ecr {
             .image_tag_mutability(mutability(immutable))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("PutImageTagMutability", e))?;
+            .map_err(sdk_error("PutImageTagMutability"))?;
         Ok(())
     }
 
@@ -214,28 +211,18 @@ impl EcrApi for Ecr {
             .lifecycle_policy_text(policy)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("PutLifecyclePolicy", e))?;
+            .map_err(sdk_error("PutLifecyclePolicy"))?;
         Ok(())
     }
 
     async fn delete_lifecycle_policy(&self, name: &str) -> Result<(), AwsError> {
-        match self
-            .client
+        self.client
             .delete_lifecycle_policy()
             .repository_name(name)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let err = AwsError::from_sdk("DeleteLifecyclePolicy", err);
-                if err.is_not_found() {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            .map_err(sdk_error("DeleteLifecyclePolicy"))
+            .ok_if_not_found()
     }
 
     async fn delete_repository(&self, name: &str, force: bool) -> Result<(), AwsError> {
@@ -245,7 +232,7 @@ impl EcrApi for Ecr {
             .force(force)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DeleteRepository", e))?;
+            .map_err(sdk_error("DeleteRepository"))?;
         Ok(())
     }
 
@@ -264,6 +251,7 @@ impl EcrApi for Ecr {
                 .into_iter()
                 .find_map(|d| d.image_digest)),
             Err(err) => {
+                // Only a missing tag is `None`; a missing repository is reported as such.
                 let err = AwsError::from_sdk("DescribeImages", err);
                 if err.code.as_deref() == Some("ImageNotFoundException") {
                     Ok(None)

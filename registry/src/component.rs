@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use berth_core::{
-    Action, Address, AwsError, Change, Component, Event, FieldDiff, FieldValue, Plan, Reporter,
-    Stack,
+    Action, Address, AwsError, AwsResultExt, Change, Component, Event, FieldDiff, FieldValue, Plan,
+    Reporter, Stack,
 };
 use futures::future::try_join_all;
 use serde::Serialize;
@@ -145,8 +145,8 @@ impl<A: EcrApi> Registry<A> {
             source,
         };
         let tags = stack.tags(COMPONENT, &address(short), name);
-        match self
-            .api
+        // Created by this plan's earlier, interrupted attempt: carry on.
+        self.api
             .create_repository(
                 name,
                 spec.scan_on_push,
@@ -155,11 +155,8 @@ impl<A: EcrApi> Registry<A> {
                 &tags,
             )
             .await
-        {
-            // Created by this plan's earlier, interrupted attempt: carry on.
-            Err(err) if !err.is_conflict() => return Err(create_err(err)),
-            _ => {}
-        }
+            .ok_if_conflict()
+            .map_err(create_err)?;
         if let Some(policy) = lifecycle::render(&spec.lifecycle) {
             self.api
                 .put_lifecycle_policy(name, &policy)
@@ -170,13 +167,14 @@ impl<A: EcrApi> Registry<A> {
     }
 
     async fn delete(&self, name: &str, image_count: usize) -> Result<(), RegistryError> {
-        match self.api.delete_repository(name, image_count > 0).await {
-            Err(err) if !err.is_not_found() => Err(RegistryError::Delete {
+        self.api
+            .delete_repository(name, image_count > 0)
+            .await
+            .ok_if_not_found()
+            .map_err(|source| RegistryError::Delete {
                 name: name.to_owned(),
-                source: err,
-            }),
-            _ => Ok(()),
-        }
+                source,
+            })
     }
 
     async fn apply_step(&self, stack: &Stack, step: &RepositoryStep) -> Result<(), RegistryError> {

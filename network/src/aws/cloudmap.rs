@@ -8,9 +8,8 @@ use aws_sdk_servicediscovery::types::{
     OperationTargetType, Tag,
 };
 use aws_sdk_servicediscovery::Client;
-use berth_core::{AwsError, Tags};
+use berth_core::{sdk_error, AwsError, Tags};
 
-use super::invalid;
 use crate::api::*;
 
 /// [`CloudMapApi`] for a real (or emulated) Cloud Map endpoint.
@@ -25,19 +24,6 @@ impl CloudMap {
     }
 }
 
-fn err<E>(
-    operation: &'static str,
-) -> impl Fn(aws_sdk_servicediscovery::error::SdkError<E>) -> AwsError
-where
-    E: aws_sdk_servicediscovery::error::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    move |e| AwsError::from_sdk(operation, e)
-}
-
 #[async_trait]
 impl CloudMapApi for CloudMap {
     async fn list_namespaces(&self) -> Result<Vec<ObservedNamespace>, AwsError> {
@@ -50,13 +36,13 @@ impl CloudMapApi for CloudMap {
                     .values("DNS_PRIVATE")
                     .condition(FilterCondition::Eq)
                     .build()
-                    .map_err(|e| invalid("ListNamespaces", e))?,
+                    .map_err(|e| AwsError::invalid("ListNamespaces", e))?,
             )
             .into_paginator()
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("ListNamespaces"))?;
+            .map_err(sdk_error("ListNamespaces"))?;
         Ok(pages
             .iter()
             .flat_map(|page| page.namespaces())
@@ -75,7 +61,7 @@ impl CloudMapApi for CloudMap {
             .resource_arn(arn)
             .send()
             .await
-            .map_err(err("ListTagsForResource"))?;
+            .map_err(sdk_error("ListTagsForResource"))?;
         Ok(out
             .tags()
             .iter()
@@ -94,7 +80,7 @@ impl CloudMapApi for CloudMap {
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid("CreatePrivateDnsNamespace", e))?;
+            .map_err(|e| AwsError::invalid("CreatePrivateDnsNamespace", e))?;
         let out = self
             .client
             .create_private_dns_namespace()
@@ -105,9 +91,9 @@ impl CloudMapApi for CloudMap {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(err("CreatePrivateDnsNamespace"))?;
+            .map_err(sdk_error("CreatePrivateDnsNamespace"))?;
         out.operation_id().map(str::to_owned).ok_or_else(|| {
-            invalid(
+            AwsError::invalid(
                 "CreatePrivateDnsNamespace",
                 "no operation id in the response",
             )
@@ -121,10 +107,10 @@ impl CloudMapApi for CloudMap {
             .id(id)
             .send()
             .await
-            .map_err(err("DeleteNamespace"))?;
+            .map_err(sdk_error("DeleteNamespace"))?;
         out.operation_id()
             .map(str::to_owned)
-            .ok_or_else(|| invalid("DeleteNamespace", "no operation id in the response"))
+            .ok_or_else(|| AwsError::invalid("DeleteNamespace", "no operation id in the response"))
     }
 
     async fn operation(&self, operation_id: &str) -> Result<OperationStatus, AwsError> {
@@ -134,9 +120,12 @@ impl CloudMapApi for CloudMap {
             .operation_id(operation_id)
             .send()
             .await
-            .map_err(err("GetOperation"))?;
+            .map_err(sdk_error("GetOperation"))?;
         let Some(operation) = out.operation() else {
-            return Err(invalid("GetOperation", "no operation in the response"));
+            return Err(AwsError::invalid(
+                "GetOperation",
+                "no operation in the response",
+            ));
         };
         let namespace = operation
             .targets()

@@ -6,9 +6,8 @@ use aws_sdk_ec2::types::{
     TagSpecification, UserIdGroupPair, VpcAttributeName, VpcEndpointType,
 };
 use aws_sdk_ec2::Client;
-use berth_core::{AwsError, Tags};
+use berth_core::{sdk_error, AwsError, AwsResultExt, Tags};
 
-use super::invalid;
 use crate::api::*;
 
 /// [`Ec2Api`] for a real (or emulated) EC2 endpoint.
@@ -49,13 +48,6 @@ fn address_of(tags: &[Tag]) -> String {
         .to_owned()
 }
 
-fn err<E>(operation: &'static str) -> impl Fn(aws_sdk_ec2::error::SdkError<E>) -> AwsError
-where
-    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk(operation, e)
-}
-
 #[async_trait]
 impl Ec2Api for Ec2 {
     async fn availability_zones(&self) -> Result<Vec<String>, AwsError> {
@@ -71,7 +63,7 @@ impl Ec2Api for Ec2 {
             )
             .send()
             .await
-            .map_err(err("DescribeAvailabilityZones"))?;
+            .map_err(sdk_error("DescribeAvailabilityZones"))?;
         let mut names: Vec<String> = out
             .availability_zones()
             .iter()
@@ -91,7 +83,7 @@ impl Ec2Api for Ec2 {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeVpcs"))?;
+            .map_err(sdk_error("DescribeVpcs"))?;
         Ok(vpcs
             .into_iter()
             .map(|v| Tagged {
@@ -112,7 +104,7 @@ impl Ec2Api for Ec2 {
             .attribute(VpcAttributeName::EnableDnsSupport)
             .send()
             .await
-            .map_err(err("DescribeVpcAttribute"))?;
+            .map_err(sdk_error("DescribeVpcAttribute"))?;
         let hostnames = self
             .client
             .describe_vpc_attribute()
@@ -120,7 +112,7 @@ impl Ec2Api for Ec2 {
             .attribute(VpcAttributeName::EnableDnsHostnames)
             .send()
             .await
-            .map_err(err("DescribeVpcAttribute"))?;
+            .map_err(sdk_error("DescribeVpcAttribute"))?;
         Ok((
             support
                 .enable_dns_support()
@@ -141,11 +133,11 @@ impl Ec2Api for Ec2 {
             .tag_specifications(tag_spec(ResourceType::Vpc, tags))
             .send()
             .await
-            .map_err(err("CreateVpc"))?;
+            .map_err(sdk_error("CreateVpc"))?;
         out.vpc()
             .and_then(|v| v.vpc_id())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateVpc", "no VPC id in the response"))
+            .ok_or_else(|| AwsError::invalid("CreateVpc", "no VPC id in the response"))
     }
 
     async fn set_vpc_dns(
@@ -161,14 +153,14 @@ impl Ec2Api for Ec2 {
             .enable_dns_support(AttributeBooleanValue::builder().value(support).build())
             .send()
             .await
-            .map_err(err("ModifyVpcAttribute"))?;
+            .map_err(sdk_error("ModifyVpcAttribute"))?;
         self.client
             .modify_vpc_attribute()
             .vpc_id(vpc_id)
             .enable_dns_hostnames(AttributeBooleanValue::builder().value(hostnames).build())
             .send()
             .await
-            .map_err(err("ModifyVpcAttribute"))?;
+            .map_err(sdk_error("ModifyVpcAttribute"))?;
         Ok(())
     }
 
@@ -178,7 +170,7 @@ impl Ec2Api for Ec2 {
             .vpc_id(vpc_id)
             .send()
             .await
-            .map_err(err("DeleteVpc"))?;
+            .map_err(sdk_error("DeleteVpc"))?;
         Ok(())
     }
 
@@ -195,7 +187,7 @@ impl Ec2Api for Ec2 {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeInternetGateways"))?;
+            .map_err(sdk_error("DescribeInternetGateways"))?;
         Ok(igws
             .into_iter()
             .map(|g| Tagged {
@@ -218,11 +210,13 @@ impl Ec2Api for Ec2 {
             .tag_specifications(tag_spec(ResourceType::InternetGateway, tags))
             .send()
             .await
-            .map_err(err("CreateInternetGateway"))?;
+            .map_err(sdk_error("CreateInternetGateway"))?;
         out.internet_gateway()
             .and_then(|g| g.internet_gateway_id())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateInternetGateway", "no gateway id in the response"))
+            .ok_or_else(|| {
+                AwsError::invalid("CreateInternetGateway", "no gateway id in the response")
+            })
     }
 
     async fn attach_internet_gateway(&self, igw_id: &str, vpc_id: &str) -> Result<(), AwsError> {
@@ -232,7 +226,7 @@ impl Ec2Api for Ec2 {
             .vpc_id(vpc_id)
             .send()
             .await
-            .map_err(err("AttachInternetGateway"))?;
+            .map_err(sdk_error("AttachInternetGateway"))?;
         Ok(())
     }
 
@@ -243,7 +237,7 @@ impl Ec2Api for Ec2 {
             .vpc_id(vpc_id)
             .send()
             .await
-            .map_err(err("DetachInternetGateway"))?;
+            .map_err(sdk_error("DetachInternetGateway"))?;
         Ok(())
     }
 
@@ -253,7 +247,7 @@ impl Ec2Api for Ec2 {
             .internet_gateway_id(igw_id)
             .send()
             .await
-            .map_err(err("DeleteInternetGateway"))?;
+            .map_err(sdk_error("DeleteInternetGateway"))?;
         Ok(())
     }
 
@@ -267,7 +261,7 @@ impl Ec2Api for Ec2 {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeSubnets"))?;
+            .map_err(sdk_error("DescribeSubnets"))?;
         Ok(subnets
             .into_iter()
             .map(|s| Tagged {
@@ -298,11 +292,11 @@ impl Ec2Api for Ec2 {
             .tag_specifications(tag_spec(ResourceType::Subnet, tags))
             .send()
             .await
-            .map_err(err("CreateSubnet"))?;
+            .map_err(sdk_error("CreateSubnet"))?;
         out.subnet()
             .and_then(|s| s.subnet_id())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateSubnet", "no subnet id in the response"))
+            .ok_or_else(|| AwsError::invalid("CreateSubnet", "no subnet id in the response"))
     }
 
     async fn delete_subnet(&self, subnet_id: &str) -> Result<(), AwsError> {
@@ -311,7 +305,7 @@ impl Ec2Api for Ec2 {
             .subnet_id(subnet_id)
             .send()
             .await
-            .map_err(err("DeleteSubnet"))?;
+            .map_err(sdk_error("DeleteSubnet"))?;
         Ok(())
     }
 
@@ -322,7 +316,7 @@ impl Ec2Api for Ec2 {
             .filters(stack_filter(stack))
             .send()
             .await
-            .map_err(err("DescribeAddresses"))?;
+            .map_err(sdk_error("DescribeAddresses"))?;
         Ok(out
             .addresses()
             .iter()
@@ -344,10 +338,10 @@ impl Ec2Api for Ec2 {
             .tag_specifications(tag_spec(ResourceType::ElasticIp, tags))
             .send()
             .await
-            .map_err(err("AllocateAddress"))?;
+            .map_err(sdk_error("AllocateAddress"))?;
         out.allocation_id()
             .map(str::to_owned)
-            .ok_or_else(|| invalid("AllocateAddress", "no allocation id in the response"))
+            .ok_or_else(|| AwsError::invalid("AllocateAddress", "no allocation id in the response"))
     }
 
     async fn release_address(&self, allocation_id: &str) -> Result<(), AwsError> {
@@ -356,7 +350,7 @@ impl Ec2Api for Ec2 {
             .allocation_id(allocation_id)
             .send()
             .await
-            .map_err(err("ReleaseAddress"))?;
+            .map_err(sdk_error("ReleaseAddress"))?;
         Ok(())
     }
 
@@ -370,7 +364,7 @@ impl Ec2Api for Ec2 {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeNatGateways"))?;
+            .map_err(sdk_error("DescribeNatGateways"))?;
         Ok(nats
             .into_iter()
             .map(|n| Tagged {
@@ -382,23 +376,15 @@ impl Ec2Api for Ec2 {
     }
 
     async fn nat_gateway(&self, nat_id: &str) -> Result<Option<NatDetail>, AwsError> {
-        match self
+        let out = self
             .client
             .describe_nat_gateways()
             .nat_gateway_ids(nat_id)
             .send()
             .await
-        {
-            Ok(out) => Ok(out.nat_gateways().first().map(nat_detail)),
-            Err(e) => {
-                let e = AwsError::from_sdk("DescribeNatGateways", e);
-                if e.is_not_found() {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+            .map_err(sdk_error("DescribeNatGateways"))
+            .none_if_not_found()?;
+        Ok(out.and_then(|o| o.nat_gateways().first().map(nat_detail)))
     }
 
     async fn create_nat_gateway(
@@ -417,11 +403,13 @@ impl Ec2Api for Ec2 {
             .tag_specifications(tag_spec(ResourceType::Natgateway, tags))
             .send()
             .await
-            .map_err(err("CreateNatGateway"))?;
+            .map_err(sdk_error("CreateNatGateway"))?;
         out.nat_gateway()
             .and_then(|n| n.nat_gateway_id())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateNatGateway", "no NAT gateway id in the response"))
+            .ok_or_else(|| {
+                AwsError::invalid("CreateNatGateway", "no NAT gateway id in the response")
+            })
     }
 
     async fn delete_nat_gateway(&self, nat_id: &str) -> Result<(), AwsError> {
@@ -430,7 +418,7 @@ impl Ec2Api for Ec2 {
             .nat_gateway_id(nat_id)
             .send()
             .await
-            .map_err(err("DeleteNatGateway"))?;
+            .map_err(sdk_error("DeleteNatGateway"))?;
         Ok(())
     }
 
@@ -447,7 +435,7 @@ impl Ec2Api for Ec2 {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeRouteTables"))?;
+            .map_err(sdk_error("DescribeRouteTables"))?;
         Ok(tables
             .into_iter()
             .map(|t| Tagged {
@@ -506,11 +494,13 @@ impl Ec2Api for Ec2 {
             .tag_specifications(tag_spec(ResourceType::RouteTable, tags))
             .send()
             .await
-            .map_err(err("CreateRouteTable"))?;
+            .map_err(sdk_error("CreateRouteTable"))?;
         out.route_table()
             .and_then(|t| t.route_table_id())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateRouteTable", "no route table id in the response"))
+            .ok_or_else(|| {
+                AwsError::invalid("CreateRouteTable", "no route table id in the response")
+            })
     }
 
     async fn create_route(
@@ -528,13 +518,13 @@ impl Ec2Api for Ec2 {
             RouteTarget::InternetGateway(id) => request.gateway_id(id),
             RouteTarget::NatGateway(id) => request.nat_gateway_id(id),
             RouteTarget::Other(id) => {
-                return Err(invalid(
+                return Err(AwsError::invalid(
                     "CreateRoute",
                     format!("berth does not route to {id}"),
                 ))
             }
         };
-        request.send().await.map_err(err("CreateRoute"))?;
+        request.send().await.map_err(sdk_error("CreateRoute"))?;
         Ok(())
     }
 
@@ -553,13 +543,13 @@ impl Ec2Api for Ec2 {
             RouteTarget::InternetGateway(id) => request.gateway_id(id),
             RouteTarget::NatGateway(id) => request.nat_gateway_id(id),
             RouteTarget::Other(id) => {
-                return Err(invalid(
+                return Err(AwsError::invalid(
                     "ReplaceRoute",
                     format!("berth does not route to {id}"),
                 ))
             }
         };
-        request.send().await.map_err(err("ReplaceRoute"))?;
+        request.send().await.map_err(sdk_error("ReplaceRoute"))?;
         Ok(())
     }
 
@@ -570,7 +560,7 @@ impl Ec2Api for Ec2 {
             .destination_cidr_block(destination)
             .send()
             .await
-            .map_err(err("DeleteRoute"))?;
+            .map_err(sdk_error("DeleteRoute"))?;
         Ok(())
     }
 
@@ -581,7 +571,7 @@ impl Ec2Api for Ec2 {
             .subnet_id(subnet_id)
             .send()
             .await
-            .map_err(err("AssociateRouteTable"))?;
+            .map_err(sdk_error("AssociateRouteTable"))?;
         Ok(())
     }
 
@@ -591,7 +581,7 @@ impl Ec2Api for Ec2 {
             .association_id(association_id)
             .send()
             .await
-            .map_err(err("DisassociateRouteTable"))?;
+            .map_err(sdk_error("DisassociateRouteTable"))?;
         Ok(())
     }
 
@@ -601,7 +591,7 @@ impl Ec2Api for Ec2 {
             .route_table_id(table_id)
             .send()
             .await
-            .map_err(err("DeleteRouteTable"))?;
+            .map_err(sdk_error("DeleteRouteTable"))?;
         Ok(())
     }
 
@@ -618,7 +608,7 @@ impl Ec2Api for Ec2 {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeVpcEndpoints"))?;
+            .map_err(sdk_error("DescribeVpcEndpoints"))?;
         Ok(endpoints
             .into_iter()
             .map(|e| Tagged {
@@ -650,11 +640,11 @@ impl Ec2Api for Ec2 {
             .tag_specifications(tag_spec(ResourceType::VpcEndpoint, tags))
             .send()
             .await
-            .map_err(err("CreateVpcEndpoint"))?;
+            .map_err(sdk_error("CreateVpcEndpoint"))?;
         out.vpc_endpoint()
             .and_then(|e| e.vpc_endpoint_id())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateVpcEndpoint", "no endpoint id in the response"))
+            .ok_or_else(|| AwsError::invalid("CreateVpcEndpoint", "no endpoint id in the response"))
     }
 
     async fn modify_endpoint_route_tables(
@@ -670,7 +660,7 @@ impl Ec2Api for Ec2 {
             .set_remove_route_table_ids((!remove.is_empty()).then_some(remove))
             .send()
             .await
-            .map_err(err("ModifyVpcEndpoint"))?;
+            .map_err(sdk_error("ModifyVpcEndpoint"))?;
         Ok(())
     }
 
@@ -681,7 +671,7 @@ impl Ec2Api for Ec2 {
             .vpc_endpoint_ids(endpoint_id)
             .send()
             .await
-            .map_err(err("DeleteVpcEndpoints"))?;
+            .map_err(sdk_error("DeleteVpcEndpoints"))?;
         match out.unsuccessful().first().and_then(|u| u.error()) {
             Some(e) => Err(AwsError::new(
                 "DeleteVpcEndpoints",
@@ -705,7 +695,7 @@ impl Ec2Api for Ec2 {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeSecurityGroups"))?;
+            .map_err(sdk_error("DescribeSecurityGroups"))?;
         Ok(groups
             .into_iter()
             .map(|g| Tagged {
@@ -737,7 +727,7 @@ impl Ec2Api for Ec2 {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeSecurityGroupRules"))?;
+            .map_err(sdk_error("DescribeSecurityGroupRules"))?;
         Ok(rules
             .into_iter()
             .map(|r| ObservedRule {
@@ -775,10 +765,10 @@ impl Ec2Api for Ec2 {
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, tags))
             .send()
             .await
-            .map_err(err("CreateSecurityGroup"))?;
+            .map_err(sdk_error("CreateSecurityGroup"))?;
         out.group_id()
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateSecurityGroup", "no group id in the response"))
+            .ok_or_else(|| AwsError::invalid("CreateSecurityGroup", "no group id in the response"))
     }
 
     async fn authorize_ingress(
@@ -816,7 +806,7 @@ impl Ec2Api for Ec2 {
             .set_ip_permissions(Some(permissions))
             .send()
             .await
-            .map_err(err("AuthorizeSecurityGroupIngress"))?;
+            .map_err(sdk_error("AuthorizeSecurityGroupIngress"))?;
         Ok(())
     }
 
@@ -827,7 +817,7 @@ impl Ec2Api for Ec2 {
             .set_security_group_rule_ids(Some(rule_ids))
             .send()
             .await
-            .map_err(err("RevokeSecurityGroupIngress"))?;
+            .map_err(sdk_error("RevokeSecurityGroupIngress"))?;
         Ok(())
     }
 
@@ -837,7 +827,7 @@ impl Ec2Api for Ec2 {
             .group_id(group_id)
             .send()
             .await
-            .map_err(err("DeleteSecurityGroup"))?;
+            .map_err(sdk_error("DeleteSecurityGroup"))?;
         Ok(())
     }
 }

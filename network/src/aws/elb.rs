@@ -9,9 +9,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionStatusCodeEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
-use berth_core::{AwsError, Tags};
+use berth_core::{sdk_error, AwsError, Tags};
 
-use super::invalid;
 use crate::api::*;
 
 /// [`ElbApi`] for a real (or emulated) Elastic Load Balancing v2 endpoint.
@@ -24,19 +23,6 @@ impl Elb {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
-}
-
-fn err<E>(
-    operation: &'static str,
-) -> impl Fn(aws_sdk_elasticloadbalancingv2::error::SdkError<E>) -> AwsError
-where
-    E: aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    move |e| AwsError::from_sdk(operation, e)
 }
 
 fn tags_of(tags: &Tags) -> Vec<Tag> {
@@ -87,7 +73,7 @@ impl ElbApi for Elb {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeLoadBalancers"))?;
+            .map_err(sdk_error("DescribeLoadBalancers"))?;
         Ok(lbs
             .into_iter()
             .filter(|lb| {
@@ -124,7 +110,7 @@ impl ElbApi for Elb {
             .load_balancer_arn(arn)
             .send()
             .await
-            .map_err(err("DescribeLoadBalancerAttributes"))?;
+            .map_err(sdk_error("DescribeLoadBalancerAttributes"))?;
         let attributes = attribute_map(out.attributes().iter().map(|a| (a.key(), a.value())));
         Ok(attributes
             .get("deletion_protection.enabled")
@@ -154,12 +140,14 @@ impl ElbApi for Elb {
             .set_tags(Some(tags_of(tags)))
             .send()
             .await
-            .map_err(err("CreateLoadBalancer"))?;
+            .map_err(sdk_error("CreateLoadBalancer"))?;
         out.load_balancers()
             .first()
             .and_then(|lb| lb.load_balancer_arn())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateLoadBalancer", "no load balancer in the response"))
+            .ok_or_else(|| {
+                AwsError::invalid("CreateLoadBalancer", "no load balancer in the response")
+            })
     }
 
     async fn set_deletion_protection(&self, arn: &str, enabled: bool) -> Result<(), AwsError> {
@@ -174,7 +162,7 @@ impl ElbApi for Elb {
             )
             .send()
             .await
-            .map_err(err("ModifyLoadBalancerAttributes"))?;
+            .map_err(sdk_error("ModifyLoadBalancerAttributes"))?;
         Ok(())
     }
 
@@ -185,7 +173,7 @@ impl ElbApi for Elb {
             .set_subnets(Some(subnet_ids))
             .send()
             .await
-            .map_err(err("SetSubnets"))?;
+            .map_err(sdk_error("SetSubnets"))?;
         Ok(())
     }
 
@@ -196,7 +184,7 @@ impl ElbApi for Elb {
             .set_security_groups(Some(group_ids))
             .send()
             .await
-            .map_err(err("SetSecurityGroups"))?;
+            .map_err(sdk_error("SetSecurityGroups"))?;
         Ok(())
     }
 
@@ -206,7 +194,7 @@ impl ElbApi for Elb {
             .load_balancer_arn(arn)
             .send()
             .await
-            .map_err(err("DeleteLoadBalancer"))?;
+            .map_err(sdk_error("DeleteLoadBalancer"))?;
         Ok(())
     }
 
@@ -222,7 +210,7 @@ impl ElbApi for Elb {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeTargetGroups"))?;
+            .map_err(sdk_error("DescribeTargetGroups"))?;
         Ok(tgs
             .into_iter()
             .filter(|tg| {
@@ -270,7 +258,7 @@ impl ElbApi for Elb {
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(err("DescribeTargetGroupAttributes"))?;
+            .map_err(sdk_error("DescribeTargetGroupAttributes"))?;
         let attributes = attribute_map(out.attributes().iter().map(|a| (a.key(), a.value())));
         Ok(TargetGroupAttributes {
             deregistration_delay: attributes
@@ -305,12 +293,17 @@ impl ElbApi for Elb {
         if let Some(matcher) = &settings.matcher {
             request = request.matcher(Matcher::builder().http_code(matcher).build());
         }
-        let out = request.send().await.map_err(err("CreateTargetGroup"))?;
+        let out = request
+            .send()
+            .await
+            .map_err(sdk_error("CreateTargetGroup"))?;
         out.target_groups()
             .first()
             .and_then(|tg| tg.target_group_arn())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateTargetGroup", "no target group in the response"))
+            .ok_or_else(|| {
+                AwsError::invalid("CreateTargetGroup", "no target group in the response")
+            })
     }
 
     async fn modify_health_check(
@@ -325,7 +318,10 @@ impl ElbApi for Elb {
         if let Some(matcher) = &settings.matcher {
             request = request.matcher(Matcher::builder().http_code(matcher).build());
         }
-        request.send().await.map_err(err("ModifyTargetGroup"))?;
+        request
+            .send()
+            .await
+            .map_err(sdk_error("ModifyTargetGroup"))?;
         Ok(())
     }
 
@@ -355,7 +351,7 @@ impl ElbApi for Elb {
         request
             .send()
             .await
-            .map_err(err("ModifyTargetGroupAttributes"))?;
+            .map_err(sdk_error("ModifyTargetGroupAttributes"))?;
         Ok(())
     }
 
@@ -365,7 +361,7 @@ impl ElbApi for Elb {
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(err("DeleteTargetGroup"))?;
+            .map_err(sdk_error("DeleteTargetGroup"))?;
         Ok(())
     }
 
@@ -382,7 +378,7 @@ impl ElbApi for Elb {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(err("DescribeListeners"))?;
+            .map_err(sdk_error("DescribeListeners"))?;
         Ok(listeners
             .into_iter()
             .map(|l| {
@@ -444,12 +440,12 @@ impl ElbApi for Elb {
             .set_tags(Some(tags_of(tags)))
             .send()
             .await
-            .map_err(err("CreateListener"))?;
+            .map_err(sdk_error("CreateListener"))?;
         out.listeners()
             .first()
             .and_then(|l| l.listener_arn())
             .map(str::to_owned)
-            .ok_or_else(|| invalid("CreateListener", "no listener in the response"))
+            .ok_or_else(|| AwsError::invalid("CreateListener", "no listener in the response"))
     }
 
     async fn modify_listener(
@@ -472,7 +468,7 @@ impl ElbApi for Elb {
             .set_ssl_policy(settings.ssl_policy.clone())
             .send()
             .await
-            .map_err(err("ModifyListener"))?;
+            .map_err(sdk_error("ModifyListener"))?;
         Ok(())
     }
 
@@ -482,7 +478,7 @@ impl ElbApi for Elb {
             .listener_arn(arn)
             .send()
             .await
-            .map_err(err("DeleteListener"))?;
+            .map_err(sdk_error("DeleteListener"))?;
         Ok(())
     }
 
@@ -499,7 +495,7 @@ impl ElbApi for Elb {
                 .set_resource_arns(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(err("DescribeTags"))?;
+                .map_err(sdk_error("DescribeTags"))?;
             for description in out.tag_descriptions() {
                 let Some(arn) = description.resource_arn() else {
                     continue;

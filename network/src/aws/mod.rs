@@ -7,9 +7,3 @@ mod elb;
 pub use cloudmap::CloudMap;
 pub use ec2::Ec2;
 pub use elb::Elb;
-
-use berth_core::{AwsError, ErrorClass};
-
-fn invalid(operation: &'static str, err: impl std::fmt::Display) -> AwsError {
-    AwsError::new(operation, ErrorClass::Invalid, err.to_string())
-}
