@@ -23,6 +23,13 @@ health_check_path = "/health"
 listener_port = 443
 "#;
 
+/// Whether EC2 tags carry this `berth:address` (matched here: moto's tag filters read `[…]`
+/// as a pattern).
+fn tagged_as(tags: &[aws_sdk_ec2::types::Tag], address: &str) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some("berth:address") && t.value() == Some(address))
+}
+
 fn stack_filter() -> Filter {
     Filter::builder()
         .name("tag:berth:stack")
@@ -103,11 +110,7 @@ async fn group_id(h: &Harness, role: &str) -> String {
     let address = format!("network.security_group[{role}]");
     out.security_groups()
         .iter()
-        .find(|g| {
-            g.tags()
-                .iter()
-                .any(|t| t.key() == Some("berth:address") && t.value() == Some(address.as_str()))
-        })
+        .find(|g| tagged_as(g.tags(), &address))
         .unwrap()
         .group_id()
         .unwrap()
@@ -319,17 +322,11 @@ async fn a_rule_added_by_hand_is_revoked_and_a_route_changed_by_hand_is_restored
     let table = tables
         .route_tables()
         .iter()
-        .find(|t| {
-            t.tags().iter().any(|t| {
-                t.key() == Some("berth:address")
-                    && t.value() == Some("network.route_table.private[us-east-1b]")
-            })
-        })
+        .find(|t| tagged_as(t.tags(), "network.route_table.private[us-east-1b]"))
         .unwrap()
         .route_table_id()
         .unwrap()
         .to_owned();
-    // (moto's NAT filters read `[…]` as a pattern: match the address tag here.)
     let nats = ec2
         .describe_nat_gateways()
         .filter(stack_filter())
@@ -339,12 +336,7 @@ async fn a_rule_added_by_hand_is_revoked_and_a_route_changed_by_hand_is_restored
     let nat_a = nats
         .nat_gateways()
         .iter()
-        .find(|n| {
-            n.tags().iter().any(|t| {
-                t.key() == Some("berth:address")
-                    && t.value() == Some("network.nat_gateway[us-east-1a]")
-            })
-        })
+        .find(|n| tagged_as(n.tags(), "network.nat_gateway[us-east-1a]"))
         .unwrap()
         .nat_gateway_id()
         .unwrap()
