@@ -4,6 +4,7 @@
 //! Nothing here talks to AWS except the SSM adapter of the stack lock (`lock::aws`).
 
 pub mod component;
+pub mod driver;
 pub mod error;
 pub mod lock;
 pub mod plan;
@@ -12,7 +13,12 @@ pub mod stack;
 pub mod time;
 pub mod wait;
 
-pub use component::Component;
+pub use component::{
+    apply_phased, Component, ComponentError, Grants, Known, Phased, KNOWN_AFTER_APPLY,
+};
+pub use driver::{
+    ApplyReport, CompositionError, Node, Observation, Outputs, StackDriver, StackError, StackPlan,
+};
 pub use error::{sdk_error, AwsError, AwsResultExt, ErrorClass};
 pub use plan::{Action, Address, Change, FieldDiff, FieldValue, Plan};
 pub use report::{Event, NullReporter, RecordingReporter, Reporter};

@@ -240,6 +240,14 @@ impl<S> Plan<S> {
             .map(|c| (c.address.to_string(), c.refused.clone().unwrap_or_default()))
     }
 
+    /// The changes `keep` selects, as a plan of their own (the driver applies creates and
+    /// deletes in separate passes).
+    pub fn retain(self, keep: impl Fn(&Change<S>) -> bool) -> Plan<S> {
+        Plan {
+            changes: self.changes.into_iter().filter(|c| keep(c)).collect(),
+        }
+    }
+
     pub fn erase(&self) -> Plan {
         Plan {
             changes: self.changes.iter().map(Change::erase).collect(),
