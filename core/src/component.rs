@@ -7,6 +7,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
@@ -72,9 +73,10 @@ pub trait Component: Send + Sync {
 
 /// An input taken from another component: known (the upstream resource exists), or known only
 /// once this run has created it. Plans show the latter as "(known after apply)" and never guess.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Known<T> {
     Now(T),
+    #[default]
     AfterApply,
 }
 
@@ -110,12 +112,6 @@ impl<T> Known<T> {
             Known::Now(v) => Known::Now(f(v)),
             Known::AfterApply => Known::AfterApply,
         }
-    }
-}
-
-impl<T> Default for Known<T> {
-    fn default() -> Self {
-        Known::AfterApply
     }
 }
 
@@ -232,25 +228,26 @@ pub trait Phased {
 /// The one apply loop: refuses a plan with a refused change (nothing applied), then runs the
 /// actionable changes phase by phase, the steps of one phase concurrently, reporting each
 /// change's start and finish. `state` is what later phases need from earlier ones (ids
-/// created so far): every step of a phase sees it as it was when the phase began, and what
+/// created so far): every step of a phase gets it as it was when the phase began, and what
 /// the steps return is recorded into it before the next phase.
-pub async fn apply_phased<S, St, R, F, Fut>(
-    plan: &Plan<S>,
+pub async fn apply_phased<'a, S, St, R, F, Fut>(
+    plan: &'a Plan<S>,
     mut state: St,
-    reporter: &dyn Reporter,
+    reporter: &'a dyn Reporter,
     run: F,
     record: impl Fn(&mut St, R),
 ) -> Result<St, ComponentError>
 where
-    S: Phased,
-    St: Sync,
-    F: Fn(&Change<S>, &S, S::Phase, &St) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<R>, ComponentError>>,
+    S: Phased + 'a,
+    St: Clone,
+    F: Fn(&'a Change<S>, &'a S, S::Phase, Arc<St>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<R>, ComponentError>> + 'a,
 {
     if let Some((address, reason)) = plan.first_refusal() {
         return Err(ComponentError::Refused { address, reason });
     }
-    let steps: Vec<(&Change<S>, &S, Vec<S::Phase>)> = plan
+    type StepWithPhases<'p, S> = (&'p Change<S>, &'p S, Vec<<S as Phased>::Phase>);
+    let steps: Vec<StepWithPhases<'a, S>> = plan
         .actionable()
         .filter_map(|c| c.step.as_ref().map(|s| (c, s, s.phases())))
         .collect();
@@ -259,23 +256,26 @@ where
     all.dedup();
     for phase in all {
         let in_phase = steps.iter().filter(|(_, _, p)| p.contains(&phase));
-        let state_ref = &state;
+        let snapshot = Arc::new(state.clone());
         let run = &run;
-        let results = try_join_all(in_phase.map(|(change, step, phases)| async move {
-            if phases.first() == Some(&phase) {
-                reporter.report(Event::Started {
-                    address: change.address.clone(),
-                    action: change.action,
-                });
+        let results = try_join_all(in_phase.map(|&(change, step, ref phases)| {
+            let made = run(change, step, phase, snapshot.clone());
+            async move {
+                if phases.first() == Some(&phase) {
+                    reporter.report(Event::Started {
+                        address: change.address.clone(),
+                        action: change.action,
+                    });
+                }
+                let made = made.await?;
+                if phases.last() == Some(&phase) {
+                    reporter.report(Event::Finished {
+                        address: change.address.clone(),
+                        action: change.action,
+                    });
+                }
+                Ok::<_, ComponentError>(made)
             }
-            let made = run(change, step, phase, state_ref).await?;
-            if phases.last() == Some(&phase) {
-                reporter.report(Event::Finished {
-                    address: change.address.clone(),
-                    action: change.action,
-                });
-            }
-            Ok::<_, ComponentError>(made)
         }))
         .await?;
         for made in results.into_iter().flatten() {
@@ -324,7 +324,7 @@ mod tests {
             &plan,
             Vec::<String>::new(),
             &reporter,
-            |_, step, phase, made: &Vec<String>| {
+            |_, step, phase, made: Arc<Vec<String>>| {
                 seen.lock()
                     .unwrap()
                     .push(format!("{}@{phase:?} saw {made:?}", step.1));

@@ -543,7 +543,7 @@ impl StackDriver {
                     .dependents(i)
                     .into_iter()
                     .find(|&d| state[d] == State::Stopped);
-                let anything_changed = state.iter().any(|s| *s == State::Ok { changed: true });
+                let anything_changed = state.contains(&State::Ok { changed: true });
                 let current = latest[i].take();
                 let own = state[i];
                 let outputs = &outputs;

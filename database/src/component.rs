@@ -5,15 +5,16 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use berth_core::{
-    wait_for, Action, Address, AwsError, AwsResultExt, Change, Component, Event, FieldDiff,
-    FieldValue, Plan, Poll, Reporter, Stack, WaitFor,
+    apply_phased, wait_for, Action, Address, AwsError, AwsResultExt, Change, Component,
+    ComponentError, Event, FieldDiff, FieldValue, Grants, Phased, Plan, Poll, Reporter, Stack,
+    WaitFor, KNOWN_AFTER_APPLY,
 };
 use futures::future::try_join_all;
 
 use crate::api::*;
 use crate::{
-    address, names, DatabaseError, DatabaseOutputs, DatabasePermissions, DatabaseSpec,
-    DatabaseTarget, Engine, COMPONENT, PASSWORD_LENGTH,
+    address, names, DatabaseInputs, DatabaseOutputs, DatabaseSpec, Engine, PlacedSpec, COMPONENT,
+    PASSWORD_LENGTH,
 };
 
 /// Creating a cluster or instance takes 10+ minutes on AWS; deleting one, several.
@@ -38,7 +39,7 @@ pub struct DatabaseObserved {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbStep {
     pub action: DbAction,
-    pub spec: Option<std::sync::Arc<DatabaseSpec>>,
+    pub spec: Option<std::sync::Arc<PlacedSpec>>,
 }
 
 /// What a database step does.
@@ -103,12 +104,23 @@ fn instance_index(stack: &Stack, id: &str) -> Option<u8> {
 }
 
 /// The pure plan.
-pub fn plan(stack: &Stack, target: &DatabaseTarget, obs: &DatabaseObserved) -> Plan<DbStep> {
-    let changes = match &target.spec {
-        Some(spec) => plan_present(stack, spec, target.permissions, obs),
-        None => plan_absent(stack, target.permissions, obs),
+pub fn plan(
+    stack: &Stack,
+    spec: &Option<DatabaseSpec>,
+    inputs: &DatabaseInputs,
+    obs: &DatabaseObserved,
+    grants: &Grants,
+) -> Plan<DbStep> {
+    let changes = match spec {
+        Some(spec) => plan_present(stack, spec, inputs, grants, obs),
+        None => plan_absent(stack, grants, obs),
     };
-    let spec = target.spec.clone().map(std::sync::Arc::new);
+    let spec = spec.clone().map(|spec| {
+        std::sync::Arc::new(PlacedSpec {
+            spec,
+            inputs: inputs.clone(),
+        })
+    });
     Plan::new(
         changes
             .into_iter()
@@ -129,7 +141,8 @@ pub fn plan(stack: &Stack, target: &DatabaseTarget, obs: &DatabaseObserved) -> P
 fn plan_present(
     stack: &Stack,
     spec: &DatabaseSpec,
-    permissions: DatabasePermissions,
+    inputs: &DatabaseInputs,
+    grants: &Grants,
     obs: &DatabaseObserved,
 ) -> Vec<Change<DbAction>> {
     let mut changes = Vec::new();
@@ -158,7 +171,7 @@ fn plan_present(
     }
 
     // Subnet group over the data subnets.
-    let wanted_subnets = spec.subnet_ids.clone().map(|mut s| {
+    let wanted_subnets = inputs.data_subnet_ids.now().cloned().map(|mut s| {
         s.sort();
         s
     });
@@ -170,7 +183,7 @@ fn plan_present(
                 "subnets",
                 wanted_subnets
                     .as_ref()
-                    .map_or("(the data subnets)".to_owned(), |s| s.join(",")),
+                    .map_or(KNOWN_AFTER_APPLY.to_owned(), |s| s.join(",")),
             )],
             DbAction::CreateSubnetGroup,
         )),
@@ -298,7 +311,7 @@ fn plan_present(
                     fields,
                     DbAction::ReplaceCluster,
                 );
-                changes.push(if permissions.replace {
+                changes.push(if grants.replace_database {
                     change
                 } else {
                     change.refuse(format!(
@@ -359,7 +372,7 @@ fn plan_present(
                     ));
                     diff.deletion_protection = Some(spec.deletion_protection);
                 }
-                if let Some(group) = &spec.security_group_id {
+                if let Some(group) = inputs.security_group_id.now() {
                     if have.security_group_ids != [group.clone()] {
                         fields.push(FieldDiff::changed(
                             "security_groups",
@@ -506,15 +519,11 @@ fn plan_present(
     changes
 }
 
-fn plan_absent(
-    stack: &Stack,
-    permissions: DatabasePermissions,
-    obs: &DatabaseObserved,
-) -> Vec<Change<DbAction>> {
+fn plan_absent(stack: &Stack, grants: &Grants, obs: &DatabaseObserved) -> Vec<Change<DbAction>> {
     let mut changes = Vec::new();
     let instance_ids: Vec<String> = obs.instances.values().map(|i| i.id.clone()).collect();
     if let Some(cluster) = &obs.cluster {
-        let snapshot = if permissions.skip_final_snapshot {
+        let snapshot = if grants.skip_final_snapshot {
             "(skipped: --skip-final-snapshot)".to_owned()
         } else {
             format!("{}-final-<UTC timestamp>", stack.name())
@@ -528,11 +537,11 @@ fn plan_absent(
             ],
             DbAction::DeleteCluster {
                 lift_protection: cluster.deletion_protection,
-                final_snapshot: !permissions.skip_final_snapshot,
+                final_snapshot: !grants.skip_final_snapshot,
                 instance_ids: instance_ids.clone(),
             },
         );
-        changes.push(match (permissions.delete, cluster.deletion_protection) {
+        changes.push(match (grants.delete_database, cluster.deletion_protection) {
             (true, _) => change,
             (false, true) => change.refuse(format!(
                 "cluster {} has deletion protection on; delete it only with --delete-database, which lifts the \
@@ -632,8 +641,8 @@ pub struct Database<R, S> {
 fn apply_err<'a>(
     action: &'static str,
     address: &'a Address,
-) -> impl Fn(AwsError) -> DatabaseError + 'a {
-    move |source| DatabaseError::Apply {
+) -> impl Fn(AwsError) -> ComponentError + 'a {
+    move |source| ComponentError::Apply {
         action,
         address: address.to_string(),
         source,
@@ -647,8 +656,8 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
 
     fn wait_error(
         address: &Address,
-    ) -> impl Fn(berth_core::WaitError<AwsError>) -> DatabaseError + '_ {
-        move |e| DatabaseError::Wait {
+    ) -> impl Fn(berth_core::WaitError<AwsError>) -> ComponentError + '_ {
+        move |e| ComponentError::Wait {
             address: address.to_string(),
             source: Box::new(e),
         }
@@ -659,7 +668,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
         stack: &Stack,
         reporter: &dyn Reporter,
         gone: bool,
-    ) -> Result<Option<ObservedCluster>, DatabaseError> {
+    ) -> Result<Option<ObservedCluster>, ComponentError> {
         let id = names::cluster(stack);
         let addr = address::cluster();
         let what = format!(
@@ -695,7 +704,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
         id: &str,
         reporter: &dyn Reporter,
         gone: bool,
-    ) -> Result<(), DatabaseError> {
+    ) -> Result<(), ComponentError> {
         let cluster = names::cluster(stack);
         let addr = address::instance(instance_index(stack, id).unwrap_or(0));
         let what = format!(
@@ -728,7 +737,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
         &self,
         stack: &Stack,
         addr: &Address,
-    ) -> Result<String, DatabaseError> {
+    ) -> Result<String, ComponentError> {
         let secret = self
             .secrets
             .secret(&names::master_secret(stack))
@@ -737,7 +746,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
         secret
             .as_ref()
             .and_then(master_password)
-            .ok_or_else(|| DatabaseError::Missing {
+            .ok_or_else(|| ComponentError::Missing {
                 address: addr.to_string(),
                 needs: "the master secret".into(),
             })
@@ -746,17 +755,19 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
     async fn create_cluster(
         &self,
         stack: &Stack,
-        spec: &DatabaseSpec,
+        spec: &PlacedSpec,
         reporter: &dyn Reporter,
-    ) -> Result<(), DatabaseError> {
+    ) -> Result<(), ComponentError> {
         let addr = address::cluster();
-        let security_group =
-            spec.security_group_id
-                .clone()
-                .ok_or_else(|| DatabaseError::Missing {
-                    address: addr.to_string(),
-                    needs: "the network's database security group".into(),
-                })?;
+        let security_group = spec
+            .inputs
+            .security_group_id
+            .now()
+            .cloned()
+            .ok_or_else(|| ComponentError::Missing {
+                address: addr.to_string(),
+                needs: "the network's database security group".into(),
+            })?;
         let cluster = NewCluster {
             id: names::cluster(stack),
             engine: spec.engine.as_str().into(),
@@ -793,7 +804,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
         spec: &DatabaseSpec,
         index: u8,
         reporter: &dyn Reporter,
-    ) -> Result<(), DatabaseError> {
+    ) -> Result<(), ComponentError> {
         let addr = address::instance(index);
         let id = names::instance(stack, index);
         self.rds
@@ -817,7 +828,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
         final_snapshot: bool,
         instance_ids: &[String],
         reporter: &dyn Reporter,
-    ) -> Result<(), DatabaseError> {
+    ) -> Result<(), ComponentError> {
         let addr = address::cluster();
         let id = names::cluster(stack);
         if lift_protection {
@@ -862,13 +873,13 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
         change: &Change<DbStep>,
         step: &DbStep,
         reporter: &dyn Reporter,
-    ) -> Result<(), DatabaseError> {
+    ) -> Result<(), ComponentError> {
         let addr = &change.address;
         let need_spec = || {
             step.spec
                 .as_deref()
                 .cloned()
-                .ok_or_else(|| DatabaseError::Missing {
+                .ok_or_else(|| ComponentError::Missing {
                     address: addr.to_string(),
                     needs: "a database spec".into(),
                 })
@@ -911,13 +922,12 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
             }
             DbAction::CreateSubnetGroup | DbAction::UpdateSubnetGroup => {
                 let spec = need_spec()?;
-                let subnets = spec
-                    .subnet_ids
-                    .clone()
-                    .ok_or_else(|| DatabaseError::Missing {
+                let subnets = spec.inputs.data_subnet_ids.now().cloned().ok_or_else(|| {
+                    ComponentError::Missing {
                         address: addr.to_string(),
                         needs: "the network's data subnets".into(),
-                    })?;
+                    }
+                })?;
                 let name = names::subnet_group(stack);
                 if matches!(step.action, DbAction::CreateSubnetGroup) {
                     match self
@@ -980,7 +990,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
                 .await?;
             }
             DbAction::CreateInstance { index } => {
-                self.create_instance(stack, &need_spec()?, *index, reporter)
+                self.create_instance(stack, &need_spec()?.spec, *index, reporter)
                     .await?
             }
             DbAction::ResizeInstances { ids_in_order } => {
@@ -1010,7 +1020,7 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
                     .await
                     .map_err(apply_err("reading the endpoint for", addr))?
                     .and_then(|c| c.endpoint)
-                    .ok_or_else(|| DatabaseError::Missing {
+                    .ok_or_else(|| ComponentError::Missing {
                         address: addr.to_string(),
                         needs: "the cluster's endpoint".into(),
                     })?;
@@ -1092,33 +1102,56 @@ impl<R: RdsApi, S: SecretsApi> Database<R, S> {
     }
 }
 
-/// Phases: secrets, subnet and parameter groups; the cluster; instances; resizes; the URL;
-/// then deletes: instances, the cluster (with its final snapshot), what it used.
-fn phase(step: &DbStep) -> u8 {
-    match &step.action {
-        DbAction::EnsureMasterSecret { .. }
-        | DbAction::CreateSubnetGroup
-        | DbAction::UpdateSubnetGroup
-        | DbAction::SyncParameterGroup { .. } => 0,
-        DbAction::CreateCluster | DbAction::ModifyCluster { .. } | DbAction::ReplaceCluster => 1,
-        DbAction::CreateInstance { .. } => 2,
-        DbAction::ResizeInstances { .. } => 3,
-        DbAction::PutUrlSecret { .. } => 4,
-        DbAction::DeleteInstance { .. } => 10,
-        DbAction::DeleteCluster { .. } => 11,
-        DbAction::DeleteSubnetGroup
-        | DbAction::DeleteParameterGroup { .. }
-        | DbAction::DeleteSecret { .. } => 12,
+/// The order the database's resources are created in, then deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DbPhase {
+    /// The master secret, the subnet and parameter groups.
+    Prerequisites,
+    Cluster,
+    Instances,
+    /// New instance classes, readers first.
+    Resize,
+    /// The URL secret, once the endpoint exists.
+    Url,
+    DeleteInstances,
+    /// The cluster, with its final snapshot.
+    DeleteCluster,
+    /// What the cluster used: groups and secrets.
+    DeleteRest,
+}
+
+impl Phased for DbStep {
+    type Phase = DbPhase;
+
+    fn phases(&self) -> Vec<DbPhase> {
+        vec![match &self.action {
+            DbAction::EnsureMasterSecret { .. }
+            | DbAction::CreateSubnetGroup
+            | DbAction::UpdateSubnetGroup
+            | DbAction::SyncParameterGroup { .. } => DbPhase::Prerequisites,
+            DbAction::CreateCluster | DbAction::ModifyCluster { .. } | DbAction::ReplaceCluster => {
+                DbPhase::Cluster
+            }
+            DbAction::CreateInstance { .. } => DbPhase::Instances,
+            DbAction::ResizeInstances { .. } => DbPhase::Resize,
+            DbAction::PutUrlSecret { .. } => DbPhase::Url,
+            DbAction::DeleteInstance { .. } => DbPhase::DeleteInstances,
+            DbAction::DeleteCluster { .. } => DbPhase::DeleteCluster,
+            DbAction::DeleteSubnetGroup
+            | DbAction::DeleteParameterGroup { .. }
+            | DbAction::DeleteSecret { .. } => DbPhase::DeleteRest,
+        }]
     }
 }
 
 #[async_trait]
 impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
-    type Spec = DatabaseTarget;
+    /// `None`: the stack has no database (deleted only with `Grants::delete_database`).
+    type Spec = Option<DatabaseSpec>;
+    type Inputs = DatabaseInputs;
     type Observed = DatabaseObserved;
     type Step = DbStep;
     type Outputs = DatabaseOutputs;
-    type Error = DatabaseError;
 
     fn name(&self) -> &'static str {
         COMPONENT
@@ -1126,8 +1159,8 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
 
     /// The cluster by name and its instances (one call), the subnet group by name, the
     /// stack's parameter groups (one paged list), the two secrets.
-    async fn observe(&self, stack: &Stack) -> Result<DatabaseObserved, DatabaseError> {
-        let observe_err = |what| move |source| DatabaseError::Observe { what, source };
+    async fn observe(&self, stack: &Stack) -> Result<DatabaseObserved, ComponentError> {
+        let observe_err = |what| move |source| ComponentError::Observe { what, source };
         let cluster_id = names::cluster(stack);
         let prefix = format!("{}-", names::cluster(stack));
         let (cluster, instances, subnet_group, groups, secrets) = futures::try_join!(
@@ -1168,7 +1201,7 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
                 .parameters(&name)
                 .await
                 .map_err(observe_err("database parameters"))?;
-            Ok::<_, DatabaseError>((name, parameters))
+            Ok::<_, ComponentError>((name, parameters))
         }))
         .await?
         .into_iter()
@@ -1210,10 +1243,12 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
     fn plan(
         &self,
         stack: &Stack,
-        target: &DatabaseTarget,
+        spec: &Option<DatabaseSpec>,
+        inputs: &DatabaseInputs,
         observed: &DatabaseObserved,
+        grants: &Grants,
     ) -> Plan<DbStep> {
-        plan(stack, target, observed)
+        plan(stack, spec, inputs, observed, grants)
     }
 
     async fn apply(
@@ -1222,35 +1257,20 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
         plan: &Plan<DbStep>,
         _observed: &DatabaseObserved,
         reporter: &dyn Reporter,
-    ) -> Result<(), DatabaseError> {
-        if let Some((address, reason)) = plan.first_refusal() {
-            return Err(DatabaseError::Refused { address, reason });
-        }
-        let steps: Vec<(&Change<DbStep>, &DbStep)> = plan
-            .actionable()
-            .filter_map(|c| c.step.as_ref().map(|s| (c, s)))
-            .collect();
-        let mut phases: Vec<u8> = steps.iter().map(|(_, s)| phase(s)).collect();
-        phases.sort_unstable();
-        phases.dedup();
-        for current in phases {
-            try_join_all(steps.iter().filter(|(_, s)| phase(s) == current).map(
-                |(change, step)| async move {
-                    reporter.report(Event::Started {
-                        address: change.address.clone(),
-                        action: change.action,
-                    });
-                    self.run(stack, change, step, reporter).await?;
-                    reporter.report(Event::Finished {
-                        address: change.address.clone(),
-                        action: change.action,
-                    });
-                    Ok::<_, DatabaseError>(())
-                },
-            ))
-            .await?;
-        }
-        Ok(())
+    ) -> Result<(), ComponentError> {
+        apply_phased(
+            plan,
+            (),
+            reporter,
+            |change, step, _, _| async move {
+                self.run(stack, change, step, reporter)
+                    .await
+                    .map(|()| Vec::<()>::new())
+            },
+            |_, ()| {},
+        )
+        .await
+        .map(drop)
     }
 
     fn outputs(&self, _stack: &Stack, observed: &DatabaseObserved) -> DatabaseOutputs {

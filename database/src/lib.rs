@@ -10,9 +10,11 @@ pub mod aws;
 mod component;
 pub mod window;
 
-pub use component::{final_snapshot_name, plan, Database, DatabaseObserved, DbAction, DbStep};
+pub use component::{
+    final_snapshot_name, plan, Database, DatabaseObserved, DbAction, DbPhase, DbStep,
+};
 
-use berth_core::{Address, AwsError, Stack};
+use berth_core::{Address, Known, Stack};
 use serde::{Deserialize, Serialize};
 
 /// The component's name: first segment of its addresses, value of its `berth:component` tag.
@@ -104,18 +106,6 @@ impl Engine {
     }
 }
 
-/// Permissions a run may have been given on the command line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct DatabasePermissions {
-    /// Delete the database (on `down`, or when the config no longer has one), lifting its
-    /// deletion protection.
-    pub delete: bool,
-    /// Skip the final snapshot when deleting.
-    pub skip_final_snapshot: bool,
-    /// Replace the cluster when a change cannot be made in place (a new engine).
-    pub replace: bool,
-}
-
 /// The desired database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DatabaseSpec {
@@ -135,17 +125,30 @@ pub struct DatabaseSpec {
     pub maintenance_window: String,
     pub kms_key_arn: Option<String>,
     pub deletion_protection: bool,
-    /// The data subnets, from the network (`None` until the network exists).
-    pub subnet_ids: Option<Vec<String>>,
-    /// The database security group, from the network.
-    pub security_group_id: Option<String>,
 }
 
-/// The database half of a stack's desired state, with the run's permissions.
+/// What the database takes from the network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DatabaseTarget {
-    pub spec: Option<DatabaseSpec>,
-    pub permissions: DatabasePermissions,
+pub struct DatabaseInputs {
+    /// The data subnets, in AZ order.
+    pub data_subnet_ids: Known<Vec<String>>,
+    /// The database security group.
+    pub security_group_id: Known<String>,
+}
+
+/// A spec with the inputs it is placed with: what a step carries out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedSpec {
+    pub spec: DatabaseSpec,
+    pub inputs: DatabaseInputs,
+}
+
+impl std::ops::Deref for PlacedSpec {
+    type Target = DatabaseSpec;
+
+    fn deref(&self) -> &DatabaseSpec {
+        &self.spec
+    }
 }
 
 /// What other components need: where the database is and the secret the app reads.
@@ -208,31 +211,4 @@ pub mod address {
     pub fn url_secret() -> Address {
         Address::singleton(COMPONENT, "url_secret")
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DatabaseError {
-    #[error("observing the stack's {what}")]
-    Observe {
-        what: &'static str,
-        #[source]
-        source: AwsError,
-    },
-    #[error("{action} {address}")]
-    Apply {
-        action: &'static str,
-        address: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("waiting for {address}")]
-    Wait {
-        address: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("{address} needs {needs}, which does not exist yet")]
-    Missing { address: String, needs: String },
-    #[error("refusing to change {address}: {reason}")]
-    Refused { address: String, reason: String },
 }

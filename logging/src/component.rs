@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use berth_core::{
-    Action, Address, AwsError, AwsResultExt, Change, Component, Event, FieldDiff, Plan, Reporter,
-    Stack,
+    apply_phased, Action, Address, AwsError, AwsResultExt, Change, Component, ComponentError,
+    Event, FieldDiff, Grants, Phased, Plan, Reporter, Stack,
 };
 use serde::Serialize;
 
@@ -53,6 +53,15 @@ pub enum LogStep {
     },
 }
 
+/// Log groups are independent of each other: one phase.
+impl Phased for LogStep {
+    type Phase = ();
+
+    fn phases(&self) -> Vec<()> {
+        vec![()]
+    }
+}
+
 /// A log group for other components (the task definition's `awslogs-group`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogGroupOutput {
@@ -66,28 +75,10 @@ pub struct LoggingOutputs {
     pub groups: BTreeMap<String, LogGroupOutput>,
 }
 
+/// Errors of reading a group's events (the component itself fails with
+/// [`ComponentError`]).
 #[derive(Debug, thiserror::Error)]
 pub enum LoggingError {
-    #[error("listing the stack's log groups")]
-    Observe(#[source] AwsError),
-    #[error("creating log group {name}")]
-    Create {
-        name: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("updating log group {name}")]
-    Update {
-        name: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("deleting log group {name}")]
-    Delete {
-        name: String,
-        #[source]
-        source: AwsError,
-    },
     #[error("reading events of log group {name}")]
     Tail {
         name: String,
@@ -117,7 +108,7 @@ impl<A: LogsApi> Logging<A> {
         address: &Address,
         step: &LogStep,
         reporter: &dyn Reporter,
-    ) -> Result<(), LoggingError> {
+    ) -> Result<(), ComponentError> {
         match step {
             LogStep::Create {
                 service,
@@ -130,17 +121,18 @@ impl<A: LogsApi> Logging<A> {
                     .create_group(name, spec.kms_key_arn.clone(), &tags)
                     .await
                     .ok_if_conflict()
-                    .map_err(|source| LoggingError::Create {
-                        name: name.clone(),
-                        source,
-                    })?;
+                    .map_err(ComponentError::apply(
+                        "creating",
+                        format!("log group {name}"),
+                    ))?;
                 if let Some(days) = spec.retention_days {
-                    self.api.put_retention(name, days).await.map_err(|source| {
-                        LoggingError::Create {
-                            name: name.clone(),
-                            source,
-                        }
-                    })?;
+                    self.api
+                        .put_retention(name, days)
+                        .await
+                        .map_err(ComponentError::apply(
+                            "creating",
+                            format!("log group {name}"),
+                        ))?;
                 }
             }
             LogStep::Update {
@@ -148,10 +140,8 @@ impl<A: LogsApi> Logging<A> {
                 retention_days,
                 kms_key_arn,
             } => {
-                let update_err = |source| LoggingError::Update {
-                    name: name.clone(),
-                    source,
-                };
+                let update_err =
+                    |source| ComponentError::apply("updating", format!("log group {name}"))(source);
                 match retention_days {
                     Some(Some(days)) => self.api.put_retention(name, *days).await,
                     Some(None) => self.api.delete_retention(name).await,
@@ -166,10 +156,8 @@ impl<A: LogsApi> Logging<A> {
                 .map_err(update_err)?;
             }
             LogStep::Delete { name, arn } => {
-                let delete_err = |source| LoggingError::Delete {
-                    name: name.clone(),
-                    source,
-                };
+                let delete_err =
+                    |source| ComponentError::apply("deleting", format!("log group {name}"))(source);
                 let tags = match self.api.group_tags(arn).await {
                     Ok(tags) => tags,
                     Err(err) if err.is_not_found() => return Ok(()),
@@ -273,22 +261,22 @@ pub fn plan(stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Pl
 #[async_trait]
 impl<A: LogsApi> Component for Logging<A> {
     type Spec = LoggingSpec;
+    type Inputs = ();
     type Observed = LoggingObserved;
     type Step = LogStep;
     type Outputs = LoggingOutputs;
-    type Error = LoggingError;
 
     fn name(&self) -> &'static str {
         COMPONENT
     }
 
-    async fn observe(&self, stack: &Stack) -> Result<LoggingObserved, LoggingError> {
+    async fn observe(&self, stack: &Stack) -> Result<LoggingObserved, ComponentError> {
         let prefix = group_prefix(stack);
         let groups = self
             .api
             .list_groups(&prefix)
             .await
-            .map_err(LoggingError::Observe)?;
+            .map_err(ComponentError::observe("log groups"))?;
         Ok(LoggingObserved {
             groups: groups
                 .into_iter()
@@ -301,7 +289,14 @@ impl<A: LogsApi> Component for Logging<A> {
         })
     }
 
-    fn plan(&self, stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Plan<LogStep> {
+    fn plan(
+        &self,
+        stack: &Stack,
+        spec: &LoggingSpec,
+        _inputs: &(),
+        observed: &LoggingObserved,
+        _grants: &Grants,
+    ) -> Plan<LogStep> {
         plan(stack, spec, observed)
     }
 
@@ -311,21 +306,20 @@ impl<A: LogsApi> Component for Logging<A> {
         plan: &Plan<LogStep>,
         _observed: &Self::Observed,
         reporter: &dyn Reporter,
-    ) -> Result<(), LoggingError> {
-        for change in plan.actionable() {
-            let Some(step) = &change.step else { continue };
-            reporter.report(Event::Started {
-                address: change.address.clone(),
-                action: change.action,
-            });
-            self.apply_step(stack, &change.address, step, reporter)
-                .await?;
-            reporter.report(Event::Finished {
-                address: change.address.clone(),
-                action: change.action,
-            });
-        }
-        Ok(())
+    ) -> Result<(), ComponentError> {
+        apply_phased(
+            plan,
+            (),
+            reporter,
+            |change, step, _, _| async move {
+                self.apply_step(stack, &change.address, step, reporter)
+                    .await
+                    .map(|()| Vec::<()>::new())
+            },
+            |_, ()| {},
+        )
+        .await
+        .map(drop)
     }
 
     fn outputs(&self, _stack: &Stack, observed: &LoggingObserved) -> LoggingOutputs {

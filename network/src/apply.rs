@@ -3,23 +3,18 @@
 //! resource is created with its tags; every wait reports progress and ends at a deadline.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::{
-    client_token, wait_for, Address, AwsError, AwsResultExt, Change, Component, Event, Plan, Poll,
-    Reporter, Stack, WaitFor,
+    apply_phased, client_token, wait_for, Address, AwsError, AwsResultExt, Change, Component,
+    ComponentError, Grants, Phased, Plan, Poll, Reporter, Stack, WaitFor,
 };
-use futures::future::try_join_all;
 
 use crate::api::*;
 use crate::observe::{self, lb_name, sg_name, tg_name, NetworkObserved};
 use crate::plan::{DesiredAction, NetStep, RouteOp, SourceRef, TargetRef};
-use crate::{
-    address, LbRole, NetworkError, NetworkOutputs, NetworkSpec, RouteTableKey, SgRole, Tier,
-    COMPONENT,
-};
+use crate::{address, LbRole, NetworkOutputs, NetworkSpec, RouteTableKey, SgRole, Tier, COMPONENT};
 
 /// How long AWS may take to create or delete a NAT gateway, a load balancer, a namespace.
 const SLOW_RESOURCE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -125,67 +120,101 @@ impl Ids {
     }
 }
 
-/// The phases a step takes part in. Creates and updates run in 0–4, deletes in 10–20, in
-/// the order AWS lets them go: listeners, load balancers, target groups, NAT, route
-/// tables, gateway, subnets, security groups (database, app, load balancer), VPC.
-fn phases(step: &NetStep) -> &'static [u8] {
-    match step {
-        NetStep::CreateVpc { .. } | NetStep::SetVpcDns { .. } => &[0],
-        NetStep::CreateInternetGateway
-        | NetStep::AttachInternetGateway { .. }
-        | NetStep::CreateSubnet { .. }
-        | NetStep::CreateNamespace { .. } => &[1],
-        // The group first (others' rules name it), its rules in the next phase.
-        NetStep::SyncSecurityGroup { .. } => &[1, 2],
-        NetStep::CreateNatGateway { .. }
-        | NetStep::CreateTargetGroup { .. }
-        | NetStep::UpdateTargetGroup { .. }
-        | NetStep::CreateLoadBalancer { .. }
-        | NetStep::UpdateLoadBalancer { .. } => &[2],
-        NetStep::SyncRouteTable {
-            key: RouteTableKey::Private(_),
-            ..
-        } => &[3],
-        NetStep::SyncRouteTable { .. } => &[2],
-        NetStep::SyncListener { .. } => &[3],
-        NetStep::CreateS3Endpoint { .. } | NetStep::UpdateS3Endpoint { .. } => &[4],
-        NetStep::DeleteListener { .. } => &[10],
-        NetStep::DeleteLoadBalancer { .. } => &[11],
-        NetStep::DeleteTargetGroup { .. }
-        | NetStep::DeleteNamespace { .. }
-        | NetStep::DeleteS3Endpoint { .. } => &[12],
-        NetStep::DeleteNatGateway { .. } => &[13],
-        NetStep::DeleteRouteTable { .. } => &[14],
-        NetStep::DeleteInternetGateway { .. } => &[15],
-        NetStep::DeleteSubnet { .. } => &[16],
-        NetStep::DeleteSecurityGroup {
-            role: SgRole::Database,
-            ..
-        } => &[17],
-        NetStep::DeleteSecurityGroup {
-            role: SgRole::App, ..
-        } => &[18],
-        NetStep::DeleteSecurityGroup {
-            role: SgRole::LoadBalancer,
-            ..
-        } => &[19],
-        NetStep::DeleteVpc { .. } => &[20],
+/// The order AWS lets the network's resources be created, then deleted. Creates and updates
+/// run in the first five phases; deletes in the rest, in reverse dependency order: listeners,
+/// load balancers, target groups, NAT, route tables, gateway, subnets, security groups
+/// (database, app, load balancer), VPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NetPhase {
+    /// The VPC and its DNS attributes.
+    Vpc,
+    /// What lives directly in the VPC: internet gateway, subnets, namespace, security groups
+    /// (the groups only; their rules name each other).
+    InVpc,
+    /// What needs those: security-group rules, NAT gateways, target groups, load balancers,
+    /// the public and data route tables.
+    OnSubnets,
+    /// The private route tables (through the NAT gateways) and listeners (to target groups).
+    Routes,
+    /// The S3 gateway endpoint, on the route tables.
+    Endpoints,
+    DeleteListeners,
+    DeleteLoadBalancers,
+    /// Target groups, the namespace and the S3 endpoint.
+    DeleteDetached,
+    DeleteNatGateways,
+    DeleteRouteTables,
+    DeleteInternetGateway,
+    DeleteSubnets,
+    DeleteDatabaseGroup,
+    DeleteAppGroup,
+    DeleteLoadBalancerGroup,
+    DeleteVpc,
+}
+
+impl Phased for NetStep {
+    type Phase = NetPhase;
+
+    fn phases(&self) -> Vec<NetPhase> {
+        use NetPhase::*;
+        match self {
+            NetStep::CreateVpc { .. } | NetStep::SetVpcDns { .. } => vec![Vpc],
+            NetStep::CreateInternetGateway
+            | NetStep::AttachInternetGateway { .. }
+            | NetStep::CreateSubnet { .. }
+            | NetStep::CreateNamespace { .. } => vec![InVpc],
+            // The group first (others' rules name it), its rules in the next phase.
+            NetStep::SyncSecurityGroup { .. } => vec![InVpc, OnSubnets],
+            NetStep::CreateNatGateway { .. }
+            | NetStep::CreateTargetGroup { .. }
+            | NetStep::UpdateTargetGroup { .. }
+            | NetStep::CreateLoadBalancer { .. }
+            | NetStep::UpdateLoadBalancer { .. } => vec![OnSubnets],
+            NetStep::SyncRouteTable {
+                key: RouteTableKey::Private(_),
+                ..
+            } => vec![Routes],
+            NetStep::SyncRouteTable { .. } => vec![OnSubnets],
+            NetStep::SyncListener { .. } => vec![Routes],
+            NetStep::CreateS3Endpoint { .. } | NetStep::UpdateS3Endpoint { .. } => vec![Endpoints],
+            NetStep::DeleteListener { .. } => vec![DeleteListeners],
+            NetStep::DeleteLoadBalancer { .. } => vec![DeleteLoadBalancers],
+            NetStep::DeleteTargetGroup { .. }
+            | NetStep::DeleteNamespace { .. }
+            | NetStep::DeleteS3Endpoint { .. } => vec![DeleteDetached],
+            NetStep::DeleteNatGateway { .. } => vec![DeleteNatGateways],
+            NetStep::DeleteRouteTable { .. } => vec![DeleteRouteTables],
+            NetStep::DeleteInternetGateway { .. } => vec![DeleteInternetGateway],
+            NetStep::DeleteSubnet { .. } => vec![DeleteSubnets],
+            NetStep::DeleteSecurityGroup {
+                role: SgRole::Database,
+                ..
+            } => vec![DeleteDatabaseGroup],
+            NetStep::DeleteSecurityGroup {
+                role: SgRole::App, ..
+            } => vec![DeleteAppGroup],
+            NetStep::DeleteSecurityGroup {
+                role: SgRole::LoadBalancer,
+                ..
+            } => vec![DeleteLoadBalancerGroup],
+            NetStep::DeleteVpc { .. } => vec![DeleteVpc],
+        }
     }
 }
 
 fn apply_err<'a>(
     action: &'static str,
     address: &'a Address,
-) -> impl Fn(AwsError) -> NetworkError + 'a {
-    move |source| NetworkError::Apply {
+) -> impl Fn(AwsError) -> ComponentError + 'a {
+    move |source| ComponentError::Apply {
         action,
         address: address.to_string(),
         source,
     }
 }
 
-fn missing(address: &Address, needs: &str) -> NetworkError {
-    NetworkError::Missing {
+fn missing(address: &Address, needs: &str) -> ComponentError {
+    ComponentError::Missing {
         address: address.to_string(),
         needs: needs.to_owned(),
     }
@@ -207,7 +236,7 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
         address: &Address,
         reporter: &dyn Reporter,
         delete: F,
-    ) -> Result<(), NetworkError>
+    ) -> Result<(), ComponentError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), AwsError>>,
@@ -228,12 +257,12 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
         })
         .await
         .map_err(|e| match e {
-            berth_core::WaitError::Check { source, .. } => NetworkError::Apply {
+            berth_core::WaitError::Check { source, .. } => ComponentError::Apply {
                 action: "deleting",
                 address: address.to_string(),
                 source,
             },
-            other => NetworkError::Wait {
+            other => ComponentError::Wait {
                 address: address.to_string(),
                 source: Box::new(other),
             },
@@ -246,7 +275,7 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
         nat_id: &str,
         reporter: &dyn Reporter,
         gone: bool,
-    ) -> Result<(), NetworkError> {
+    ) -> Result<(), ComponentError> {
         let what = if gone {
             "to be deleted"
         } else {
@@ -271,7 +300,7 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
             })
         })
         .await
-        .map_err(|e| NetworkError::Wait {
+        .map_err(|e| ComponentError::Wait {
             address: address.to_string(),
             source: Box::new(e),
         })
@@ -282,7 +311,7 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
         address: &Address,
         operation_id: &str,
         reporter: &dyn Reporter,
-    ) -> Result<(), NetworkError> {
+    ) -> Result<(), ComponentError> {
         let wait = WaitFor::new(
             format!("Cloud Map operation {operation_id}"),
             SLOW_RESOURCE_TIMEOUT,
@@ -295,7 +324,7 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
             })
         })
         .await
-        .map_err(|e| NetworkError::Wait {
+        .map_err(|e| ComponentError::Wait {
             address: address.to_string(),
             source: Box::new(e),
         })
@@ -306,10 +335,10 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
         stack: &Stack,
         change: &Change<NetStep>,
         step: &NetStep,
-        phase: u8,
+        phase: NetPhase,
         ids: &Ids,
         reporter: &dyn Reporter,
-    ) -> Result<Vec<Created>, NetworkError> {
+    ) -> Result<Vec<Created>, ComponentError> {
         let addr = &change.address;
         let tags = |name: &str| stack.tags(COMPONENT, addr, name);
         let vpc = || ids.vpc.clone().ok_or_else(|| missing(addr, "the VPC"));
@@ -530,7 +559,7 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                 authorize,
                 revoke,
             } => {
-                if phase == 1 {
+                if phase == NetPhase::InVpc {
                     if group_id.is_none() {
                         let name = sg_name(stack, *role);
                         let description = match role {
@@ -578,7 +607,7 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                                 description: rule.description.clone(),
                             })
                         })
-                        .collect::<Result<Vec<_>, NetworkError>>()?;
+                        .collect::<Result<Vec<_>, ComponentError>>()?;
                     match self.ec2.authorize_ingress(&group, rules).await {
                         Err(err) if err.code.as_deref() == Some("InvalidPermission.Duplicate") => {
                             Ok(())
@@ -764,7 +793,7 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
                     })
                 })
                 .await
-                .map_err(|e| NetworkError::Wait {
+                .map_err(|e| ComponentError::Wait {
                     address: addr.to_string(),
                     source: Box::new(e),
                 })?;
@@ -848,7 +877,11 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Network<E, L, C> {
     }
 }
 
-fn public_subnets(ids: &Ids, azs: &[String], addr: &Address) -> Result<Vec<String>, NetworkError> {
+fn public_subnets(
+    ids: &Ids,
+    azs: &[String],
+    addr: &Address,
+) -> Result<Vec<String>, ComponentError> {
     azs.iter()
         .map(|az| {
             ids.subnets
@@ -863,16 +896,16 @@ fn public_subnets(ids: &Ids, azs: &[String], addr: &Address) -> Result<Vec<Strin
 impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Component for Network<E, L, C> {
     /// `None`: the stack has no network (everything of it is deleted).
     type Spec = Option<NetworkSpec>;
+    type Inputs = ();
     type Observed = NetworkObserved;
     type Step = NetStep;
     type Outputs = NetworkOutputs;
-    type Error = NetworkError;
 
     fn name(&self) -> &'static str {
         COMPONENT
     }
 
-    async fn observe(&self, stack: &Stack) -> Result<NetworkObserved, NetworkError> {
+    async fn observe(&self, stack: &Stack) -> Result<NetworkObserved, ComponentError> {
         observe::observe(&self.ec2, &self.elb, &self.cloudmap, stack).await
     }
 
@@ -880,7 +913,9 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Component for Network<E, L, C> {
         &self,
         stack: &Stack,
         spec: &Option<NetworkSpec>,
+        _inputs: &(),
         observed: &NetworkObserved,
+        _grants: &Grants,
     ) -> Plan<NetStep> {
         crate::plan(stack, spec.as_ref(), observed)
     }
@@ -891,61 +926,25 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Component for Network<E, L, C> {
         plan: &Plan<NetStep>,
         observed: &NetworkObserved,
         reporter: &dyn Reporter,
-    ) -> Result<(), NetworkError> {
-        if let Some((address, reason)) = plan.first_refusal() {
-            return Err(NetworkError::Refused { address, reason });
-        }
-        let ids = Mutex::new(Ids::from_observed(observed));
-        let steps: Vec<(&Change<NetStep>, &NetStep)> = plan
-            .actionable()
-            .filter_map(|c| c.step.as_ref().map(|s| (c, s)))
-            .collect();
-        let mut all_phases: Vec<u8> = steps
-            .iter()
-            .flat_map(|(_, s)| phases(s).iter().copied())
-            .collect();
-        all_phases.sort_unstable();
-        all_phases.dedup();
-        for phase in all_phases {
-            let snapshot = ids.lock().expect("ids lock").clone();
-            let in_phase = steps.iter().filter(|(_, s)| phases(s).contains(&phase));
-            let results = try_join_all(in_phase.map(|(change, step)| {
-                let snapshot = &snapshot;
-                async move {
-                    let first = phases(step).first() == Some(&phase);
-                    let last = phases(step).last() == Some(&phase);
-                    if first {
-                        reporter.report(Event::Started {
-                            address: change.address.clone(),
-                            action: change.action,
-                        });
-                    }
-                    let created = self
-                        .run(stack, change, step, phase, snapshot, reporter)
-                        .await?;
-                    if last {
-                        reporter.report(Event::Finished {
-                            address: change.address.clone(),
-                            action: change.action,
-                        });
-                    }
-                    Ok::<_, NetworkError>(created)
-                }
-            }))
-            .await?;
-            let mut ids = ids.lock().expect("ids lock");
-            for created in results.into_iter().flatten() {
-                ids.record(created);
-            }
-        }
-        Ok(())
+    ) -> Result<(), ComponentError> {
+        apply_phased(
+            plan,
+            Ids::from_observed(observed),
+            reporter,
+            |change, step, phase, ids| async move {
+                self.run(stack, change, step, phase, &ids, reporter).await
+            },
+            Ids::record,
+        )
+        .await
+        .map(drop)
     }
 
     fn outputs(&self, _stack: &Stack, observed: &NetworkObserved) -> NetworkOutputs {
-        let mut subnets: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut subnets: BTreeMap<Tier, BTreeMap<String, String>> = BTreeMap::new();
         for ((tier, az), subnet) in &observed.subnets {
             subnets
-                .entry(tier.as_str().to_owned())
+                .entry(*tier)
                 .or_default()
                 .insert(az.clone(), subnet.id.clone());
         }
@@ -955,12 +954,12 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Component for Network<E, L, C> {
             security_groups: observed
                 .security_groups
                 .iter()
-                .map(|(role, g)| (role.key().to_owned(), g.id.clone()))
+                .map(|(role, g)| (*role, g.id.clone()))
                 .collect(),
             target_groups: observed
                 .target_groups
                 .iter()
-                .map(|(role, t)| (role.target_group_key().to_owned(), t.tg.arn.clone()))
+                .map(|(role, t)| (*role, t.tg.arn.clone()))
                 .collect(),
             load_balancer_dns: observed
                 .load_balancers

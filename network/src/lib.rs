@@ -257,19 +257,31 @@ pub mod address {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NetworkOutputs {
     pub vpc_id: Option<String>,
-    /// Subnet ids by tier (`public`, `private`, `data`), then AZ.
-    pub subnets: BTreeMap<String, BTreeMap<String, String>>,
-    /// Security group ids by role (`lb`, `app`, `db`).
-    pub security_groups: BTreeMap<String, String>,
-    /// Target group ARNs by name (`web`, `ws`).
-    pub target_groups: BTreeMap<String, String>,
+    /// Subnet ids by tier, then AZ.
+    pub subnets: BTreeMap<Tier, BTreeMap<String, String>>,
+    /// Security group ids by role.
+    pub security_groups: BTreeMap<SgRole, String>,
+    /// Target group ARNs by the load balancer in front of them.
+    pub target_groups: BTreeMap<LbRole, String>,
     pub load_balancer_dns: Option<String>,
     pub websocket_load_balancer_dns: Option<String>,
     pub namespace_id: Option<String>,
 }
 
+impl NetworkOutputs {
+    /// The ids of a tier's subnets in `azs` order, if every one of them exists.
+    pub fn subnet_ids(&self, tier: Tier, azs: &[String]) -> Option<Vec<String>> {
+        if azs.is_empty() {
+            return None;
+        }
+        let tier = self.subnets.get(&tier)?;
+        azs.iter().map(|az| tier.get(az).cloned()).collect()
+    }
+}
+
+/// The region cannot hold the network, or its AZs could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum NetworkError {
+pub enum AzError {
     #[error("the region has {available} available AZs ({names}); the network asks for {wanted}")]
     NotEnoughAzs {
         wanted: usize,
@@ -277,41 +289,18 @@ pub enum NetworkError {
         names: String,
     },
     #[error("reading the region's availability zones")]
-    Azs(#[source] AwsError),
-    #[error("observing the stack's {what}")]
-    Observe {
-        what: &'static str,
-        #[source]
-        source: AwsError,
-    },
-    #[error("{action} {address}")]
-    Apply {
-        action: &'static str,
-        address: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("waiting for {address}")]
-    Wait {
-        address: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("{address} needs {needs}, which does not exist")]
-    Missing { address: String, needs: String },
-    #[error("refusing to change {address}: {reason}")]
-    Refused { address: String, reason: String },
+    Read(#[source] AwsError),
 }
 
 /// The first `count` available AZs of the region, sorted by name.
 pub async fn resolve_azs<A: api::Ec2Api + ?Sized>(
     api: &A,
     count: usize,
-) -> Result<Vec<String>, NetworkError> {
-    let mut names = api.availability_zones().await.map_err(NetworkError::Azs)?;
+) -> Result<Vec<String>, AzError> {
+    let mut names = api.availability_zones().await.map_err(AzError::Read)?;
     names.sort();
     if names.len() < count {
-        return Err(NetworkError::NotEnoughAzs {
+        return Err(AzError::NotEnoughAzs {
             wanted: count,
             available: names.len(),
             names: names.join(", "),

@@ -8,7 +8,9 @@ use berth_core::Stack;
 use futures::future::try_join_all;
 
 use crate::api::*;
-use crate::{address, LbRole, ListenerRole, NetworkError, RouteTableKey, SgRole, Tier};
+use berth_core::ComponentError;
+
+use crate::{address, LbRole, ListenerRole, RouteTableKey, SgRole, Tier};
 
 /// A load balancer with its deletion protection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,8 +77,8 @@ pub(crate) fn sg_name(stack: &Stack, role: SgRole) -> String {
     stack.resource_name(role.key())
 }
 
-fn observe_err(what: &'static str) -> impl Fn(berth_core::AwsError) -> NetworkError {
-    move |source| NetworkError::Observe { what, source }
+fn observe_err(what: &'static str) -> impl Fn(berth_core::AwsError) -> ComponentError {
+    move |source| ComponentError::Observe { what, source }
 }
 
 pub(crate) async fn observe<E, L, C>(
@@ -84,7 +86,7 @@ pub(crate) async fn observe<E, L, C>(
     elb: &L,
     cloudmap: &C,
     stack: &Stack,
-) -> Result<NetworkObserved, NetworkError>
+) -> Result<NetworkObserved, ComponentError>
 where
     E: Ec2Api + ?Sized,
     L: ElbApi + ?Sized,
@@ -252,7 +254,7 @@ where
                 .load_balancer_deletion_protection(&lb.arn)
                 .await
                 .map_err(observe_err("load balancer attributes"))?;
-            Ok::<_, NetworkError>((
+            Ok::<_, ComponentError>((
                 *role,
                 LoadBalancerState {
                     lb: lb.clone(),
@@ -265,7 +267,7 @@ where
                 .target_group_attributes(&tg.arn)
                 .await
                 .map_err(observe_err("target group attributes"))?;
-            Ok::<_, NetworkError>((
+            Ok::<_, ComponentError>((
                 *role,
                 TargetGroupState {
                     tg: tg.clone(),
@@ -286,10 +288,10 @@ where
                     .namespace_tags(&ns.arn)
                     .await
                     .map_err(observe_err("namespace tags"))?;
-                Ok::<_, NetworkError>(stack.owns(&tags).then(|| ns.clone()))
+                Ok::<_, ComponentError>(stack.owns(&tags).then(|| ns.clone()))
             }))
             .await?;
-            Ok::<_, NetworkError>(owned.into_iter().flatten().next())
+            Ok::<_, ComponentError>(owned.into_iter().flatten().next())
         },
     )?;
     observed.vpc_dns = dns;

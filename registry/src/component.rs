@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use berth_core::{
-    Action, Address, AwsError, AwsResultExt, Change, Component, Event, FieldDiff, FieldValue, Plan,
-    Reporter, Stack,
+    apply_phased, Action, Address, AwsError, AwsResultExt, Change, Component, ComponentError,
+    FieldDiff, FieldValue, Grants, Phased, Plan, Reporter, Stack,
 };
 use futures::future::try_join_all;
 use serde::Serialize;
@@ -79,34 +79,6 @@ pub struct RegistryOutputs {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("listing the stack's repositories")]
-    Observe(#[source] AwsError),
-    #[error("reading repository {name}")]
-    Read {
-        name: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("creating repository {name}")]
-    Create {
-        name: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("updating repository {name}")]
-    Update {
-        name: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("deleting repository {name}")]
-    Delete {
-        name: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("refusing to change {address}: {reason}")]
-    Refused { address: String, reason: String },
     #[error("no image tagged {tag:?} in repository {repository}; push it first, or pick a tag that exists")]
     ImageNotFound { repository: String, tag: String },
     #[error("looking up image {tag:?} in repository {repository}")]
@@ -116,6 +88,15 @@ pub enum RegistryError {
         #[source]
         source: AwsError,
     },
+}
+
+/// Repositories are independent of each other: one phase.
+impl Phased for RepositoryStep {
+    type Phase = ();
+
+    fn phases(&self) -> Vec<()> {
+        vec![()]
+    }
 }
 
 /// The registry component over an [`EcrApi`].
@@ -139,11 +120,8 @@ impl<A: EcrApi> Registry<A> {
         short: &str,
         name: &str,
         spec: &RepositorySpec,
-    ) -> Result<(), RegistryError> {
-        let create_err = |source| RegistryError::Create {
-            name: name.to_owned(),
-            source,
-        };
+    ) -> Result<(), ComponentError> {
+        let create_err = |source| ComponentError::apply("creating", address(short))(source);
         let tags = stack.tags(COMPONENT, &address(short), name);
         // Created by this plan's earlier, interrupted attempt: carry on.
         self.api
@@ -166,18 +144,18 @@ impl<A: EcrApi> Registry<A> {
         Ok(())
     }
 
-    async fn delete(&self, name: &str, image_count: usize) -> Result<(), RegistryError> {
+    async fn delete(&self, name: &str, image_count: usize) -> Result<(), ComponentError> {
         self.api
             .delete_repository(name, image_count > 0)
             .await
             .ok_if_not_found()
-            .map_err(|source| RegistryError::Delete {
-                name: name.to_owned(),
-                source,
-            })
+            .map_err(ComponentError::apply(
+                "deleting",
+                format!("repository {name}"),
+            ))
     }
 
-    async fn apply_step(&self, stack: &Stack, step: &RepositoryStep) -> Result<(), RegistryError> {
+    async fn apply_step(&self, stack: &Stack, step: &RepositoryStep) -> Result<(), ComponentError> {
         match step {
             RepositoryStep::Create { short, name, spec } => {
                 self.create(stack, short, name, spec).await
@@ -188,9 +166,8 @@ impl<A: EcrApi> Registry<A> {
                 tag_immutability,
                 lifecycle_policy,
             } => {
-                let update_err = |source| RegistryError::Update {
-                    name: name.clone(),
-                    source,
+                let update_err = |source| {
+                    ComponentError::apply("updating", format!("repository {name}"))(source)
                 };
                 if let Some(scan) = scan_on_push {
                     self.api
@@ -299,6 +276,7 @@ pub fn plan(
     stack: &Stack,
     spec: &RegistrySpec,
     observed: &RegistryObserved,
+    grants: &Grants,
 ) -> Plan<RepositoryStep> {
     let mut changes = Vec::new();
     for (short, want) in &spec.repositories {
@@ -344,7 +322,7 @@ pub fn plan(
                 },
             );
             changes.push(
-                match image_refusal(&repo.name, have.image_count, spec.delete_images) {
+                match image_refusal(&repo.name, have.image_count, grants.delete_images) {
                     Some(reason) => change.refuse(reason),
                     None => change,
                 },
@@ -419,7 +397,7 @@ pub fn plan(
             },
         );
         changes.push(
-            match image_refusal(name, have.image_count, spec.delete_images) {
+            match image_refusal(name, have.image_count, grants.delete_images) {
                 Some(reason) => change.refuse(reason),
                 None => change,
             },
@@ -431,10 +409,10 @@ pub fn plan(
 #[async_trait]
 impl<A: EcrApi> Component for Registry<A> {
     type Spec = RegistrySpec;
+    type Inputs = ();
     type Observed = RegistryObserved;
     type Step = RepositoryStep;
     type Outputs = RegistryOutputs;
-    type Error = RegistryError;
 
     fn name(&self) -> &'static str {
         COMPONENT
@@ -443,20 +421,17 @@ impl<A: EcrApi> Component for Registry<A> {
     /// One DescribeRepositories for the account; then, for the repositories carrying the
     /// stack's name prefix only, their tags, lifecycle policy and image count (ECR has no
     /// batch call for these), concurrently.
-    async fn observe(&self, stack: &Stack) -> Result<RegistryObserved, RegistryError> {
+    async fn observe(&self, stack: &Stack) -> Result<RegistryObserved, ComponentError> {
         let prefix = stack.resource_name("");
         let candidates: Vec<_> = self
             .api
             .list_repositories()
             .await
-            .map_err(RegistryError::Observe)?
+            .map_err(ComponentError::observe("repositories"))?
             .into_iter()
             .filter(|r| r.name.starts_with(&prefix) && r.name.len() > prefix.len())
             .collect();
-        let read_err = |name: &str| {
-            let name = name.to_owned();
-            move |source| RegistryError::Read { name, source }
-        };
+        let read_err = |_: &str| ComponentError::observe("repositories");
         let details = try_join_all(candidates.into_iter().map(|repository| async move {
             let tags = self
                 .api
@@ -471,7 +446,7 @@ impl<A: EcrApi> Component for Registry<A> {
                 self.api.image_count(&repository.name)
             )
             .map_err(read_err(&repository.name))?;
-            Ok::<_, RegistryError>((repository, Some((lifecycle_policy, image_count))))
+            Ok::<_, ComponentError>((repository, Some((lifecycle_policy, image_count))))
         }))
         .await?;
         let mut observed = RegistryObserved::default();
@@ -500,9 +475,11 @@ impl<A: EcrApi> Component for Registry<A> {
         &self,
         stack: &Stack,
         spec: &RegistrySpec,
+        _inputs: &(),
         observed: &RegistryObserved,
+        grants: &Grants,
     ) -> Plan<RepositoryStep> {
-        plan(stack, spec, observed)
+        plan(stack, spec, observed, grants)
     }
 
     async fn apply(
@@ -511,23 +488,20 @@ impl<A: EcrApi> Component for Registry<A> {
         plan: &Plan<RepositoryStep>,
         _observed: &Self::Observed,
         reporter: &dyn Reporter,
-    ) -> Result<(), RegistryError> {
-        if let Some((address, reason)) = plan.first_refusal() {
-            return Err(RegistryError::Refused { address, reason });
-        }
-        for change in plan.actionable() {
-            let Some(step) = &change.step else { continue };
-            reporter.report(Event::Started {
-                address: change.address.clone(),
-                action: change.action,
-            });
-            self.apply_step(stack, step).await?;
-            reporter.report(Event::Finished {
-                address: change.address.clone(),
-                action: change.action,
-            });
-        }
-        Ok(())
+    ) -> Result<(), ComponentError> {
+        apply_phased(
+            plan,
+            (),
+            reporter,
+            |_, step, _, _| async move {
+                self.apply_step(stack, step)
+                    .await
+                    .map(|()| Vec::<()>::new())
+            },
+            |_, ()| {},
+        )
+        .await
+        .map(drop)
     }
 
     fn outputs(&self, _stack: &Stack, observed: &RegistryObserved) -> RegistryOutputs {

@@ -25,10 +25,6 @@ pub const COMPONENT: &str = "registry";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrySpec {
     pub repositories: BTreeMap<String, RepositorySpec>,
-    /// Permission to delete (or replace) repositories that still hold images. Off unless the
-    /// user asks (`--delete-images`); without it such a change is refused in the plan.
-    #[serde(default)]
-    pub delete_images: bool,
 }
 
 /// One repository.

@@ -26,7 +26,7 @@ pub struct StackConfig {
     pub logging: LoggingSpec,
     pub registry: RegistrySpec,
     pub network: Option<NetworkConfig>,
-    /// The database, without the network inputs (filled in at plan time).
+    /// The database; its network inputs come from the network's outputs.
     pub database: Option<DatabaseSpec>,
 }
 
@@ -540,10 +540,7 @@ impl Validator {
                 },
             );
         }
-        RegistrySpec {
-            repositories,
-            delete_images: false,
-        }
+        RegistrySpec { repositories }
     }
 
     fn port(&mut self, key: &str, raw: Option<i64>, default: u16) -> u16 {
@@ -966,8 +963,6 @@ impl Validator {
             maintenance_window,
             kms_key_arn,
             deletion_protection: raw.deletion_protection.unwrap_or(true),
-            subnet_ids: None,
-            security_group_id: None,
         }
     }
 

@@ -74,11 +74,8 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error (as terraform).
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Allow deleting repositories that still hold images.
-    #[arg(long)]
-    pub delete_images: bool,
     #[command(flatten)]
-    pub database: DatabaseFlags,
+    pub grants: GrantFlags,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -91,16 +88,17 @@ pub struct ApplyArgs {
     /// Write the plan, progress and outputs as JSON Lines on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub grants: GrantFlags,
+}
+
+/// The run's permissions for changes that lose data: images, the database. berth never makes
+/// such a change without one; the plan shows it refused, naming the flag.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct GrantFlags {
     /// Allow deleting repositories that still hold images.
     #[arg(long)]
     pub delete_images: bool,
-    #[command(flatten)]
-    pub database: DatabaseFlags,
-}
-
-/// Permissions for the database, which berth never deletes or replaces on its own.
-#[derive(Debug, Clone, Copy, Args)]
-pub struct DatabaseFlags {
     /// Allow deleting the database (lifting its deletion protection); a final snapshot is taken.
     #[arg(long)]
     pub delete_database: bool,
@@ -112,12 +110,13 @@ pub struct DatabaseFlags {
     pub replace_database: bool,
 }
 
-impl DatabaseFlags {
-    pub fn permissions(self) -> berth_database::DatabasePermissions {
-        berth_database::DatabasePermissions {
-            delete: self.delete_database,
+impl GrantFlags {
+    pub fn grants(self) -> berth_core::Grants {
+        berth_core::Grants {
+            delete_images: self.delete_images,
+            delete_database: self.delete_database,
             skip_final_snapshot: self.skip_final_snapshot,
-            replace: self.replace_database,
+            replace_database: self.replace_database,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
-use berth_core::{ErrorClass, NullReporter, RecordingReporter, StackName};
+use berth_core::{ErrorClass, Known, NullReporter, RecordingReporter, StackName};
 
 use super::*;
 use crate::api::{MockRdsApi, MockSecretsApi};
@@ -27,13 +27,36 @@ fn spec(engine: Engine) -> DatabaseSpec {
         maintenance_window: "sun:05:00-sun:06:00".into(),
         kms_key_arn: None,
         deletion_protection: true,
-        subnet_ids: Some(vec!["subnet-a".into(), "subnet-b".into()]),
-        security_group_id: Some("sg-db".into()),
     }
 }
 
-fn target(spec: Option<DatabaseSpec>, permissions: DatabasePermissions) -> DatabaseTarget {
-    DatabaseTarget { spec, permissions }
+/// The network's outputs, as the database gets them.
+fn inputs() -> DatabaseInputs {
+    DatabaseInputs {
+        data_subnet_ids: Known::Now(vec!["subnet-a".into(), "subnet-b".into()]),
+        security_group_id: Known::Now("sg-db".into()),
+    }
+}
+
+/// A spec (or none) with the run's permissions.
+struct Target {
+    spec: Option<DatabaseSpec>,
+    grants: Grants,
+}
+
+fn target(spec: Option<DatabaseSpec>, grants: Grants) -> Target {
+    Target { spec, grants }
+}
+
+fn plan(stack: &Stack, target: &Target, observed: &DatabaseObserved) -> Plan<DbStep> {
+    super::plan(stack, &target.spec, &inputs(), observed, &target.grants)
+}
+
+fn placed(spec: DatabaseSpec) -> Arc<PlacedSpec> {
+    Arc::new(PlacedSpec {
+        spec,
+        inputs: inputs(),
+    })
 }
 
 const PASSWORD: &str = "p4ssw0rdp4ssw0rdp4ssw0rdp4ssw0rd";
@@ -81,7 +104,7 @@ fn converged(spec: &DatabaseSpec) -> DatabaseObserved {
                 )
             })
             .collect(),
-        subnet_group: spec.subnet_ids.clone(),
+        subnet_group: inputs().data_subnet_ids.now().cloned(),
         parameter_groups: [(
             names::parameter_group(&stack(), &family),
             [(tls.to_owned(), value.to_owned())].into(),
@@ -229,8 +252,8 @@ fn an_engine_change_is_refused_unless_replacement_is_allowed() {
         &stack(),
         &target(
             Some(new),
-            DatabasePermissions {
-                replace: true,
+            Grants {
+                replace_database: true,
                 ..Default::default()
             },
         ),
@@ -280,8 +303,8 @@ fn deleting_needs_permission_and_says_what_protects_it() {
         &stack(),
         &target(
             None,
-            DatabasePermissions {
-                delete: true,
+            Grants {
+                delete_database: true,
                 ..Default::default()
             },
         ),
@@ -443,8 +466,8 @@ async fn deletion_lifts_protection_deletes_instances_then_the_cluster_with_a_sna
         &stack(),
         &target(
             None,
-            DatabasePermissions {
-                delete: true,
+            Grants {
+                delete_database: true,
                 ..Default::default()
             },
         ),
@@ -483,7 +506,7 @@ async fn a_master_secret_left_by_an_interrupted_run_is_kept() {
         vec![],
         DbStep {
             action: DbAction::EnsureMasterSecret { restore: false },
-            spec: Some(Arc::new(spec)),
+            spec: Some(placed(spec)),
         },
     )]);
     database

@@ -9,6 +9,7 @@ use mockall::Sequence;
 
 use super::*;
 use crate::api::{MockCloudMapApi, MockEc2Api, MockElbApi};
+use berth_core::Event;
 
 fn stack() -> Stack {
     Stack::new(StackName::new("prod").unwrap())

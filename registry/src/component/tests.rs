@@ -4,6 +4,24 @@ use berth_core::{ErrorClass, NullReporter, StackName};
 
 use super::*;
 use crate::api::MockEcrApi;
+
+/// The plan with no permissions granted.
+fn plan(stack: &Stack, spec: &RegistrySpec, observed: &RegistryObserved) -> Plan<RepositoryStep> {
+    super::plan(stack, spec, observed, &Grants::default())
+}
+
+/// The plan with `--delete-images`.
+fn plan_deleting_images(
+    stack: &Stack,
+    spec: &RegistrySpec,
+    observed: &RegistryObserved,
+) -> Plan<RepositoryStep> {
+    let grants = Grants {
+        delete_images: true,
+        ..Grants::default()
+    };
+    super::plan(stack, spec, observed, &grants)
+}
 use crate::LifecycleRule;
 
 fn stack() -> Stack {
@@ -32,7 +50,6 @@ fn spec_of(shorts: &[&str]) -> RegistrySpec {
             .iter()
             .map(|s| (s.to_string(), RepositorySpec::default()))
             .collect(),
-        delete_images: false,
     }
 }
 
@@ -145,8 +162,7 @@ fn an_encryption_change_is_a_replacement_refused_while_images_exist() {
         change.refused.as_deref(),
         Some("repository prod-web holds 2 images, which deleting it would delete; allow it with --delete-images")
     );
-    kms.delete_images = true;
-    let allowed = plan(
+    let allowed = plan_deleting_images(
         &stack(),
         &kms,
         &observed(vec![repo("web", 2, Some(&defaults()))]),
@@ -254,9 +270,8 @@ async fn allowed_deletes_of_repositories_with_images_force() {
                 "gone already",
             ))
         });
-    let mut spec = spec_of(&[]);
-    spec.delete_images = true;
-    let plan = plan(
+    let spec = spec_of(&[]);
+    let plan = plan_deleting_images(
         &stack(),
         &spec,
         &observed(vec![repo("full", 4, None), repo("empty", 0, None)]),

@@ -119,7 +119,7 @@ async fn full_cycle(engine: &str, port: i32, tls: (&str, &str), url_scheme: &str
     assert_eq!(subnets, data);
     assert_eq!(
         db.vpc_security_groups()[0].vpc_security_group_id(),
-        network["security_groups"]["db"].as_str()
+        network["security_groups"]["database"].as_str()
     );
     // TLS is forced by the cluster parameter group.
     let parameters = h

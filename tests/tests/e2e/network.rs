@@ -148,11 +148,11 @@ async fn the_whole_network_is_created_converges_and_goes_away() {
     assert!(network["vpc_id"].as_str().unwrap().starts_with("vpc-"));
     assert_eq!(network["subnets"]["private"].as_object().unwrap().len(), 3);
     assert_eq!(network["security_groups"].as_object().unwrap().len(), 3);
-    assert!(network["target_groups"]["web"]
+    assert!(network["target_groups"]["application"]
         .as_str()
         .unwrap()
         .contains(":targetgroup/prod-web/"));
-    assert!(network["target_groups"]["ws"]
+    assert!(network["target_groups"]["websocket"]
         .as_str()
         .unwrap()
         .contains(":targetgroup/prod-ws/"));

@@ -4,11 +4,10 @@
 //! A run with nothing to change makes no mutating request at all (not even for the lock).
 
 use anyhow::{bail, Result};
-use berth_core::{Plan, Stack};
+use berth_core::{Outputs, Plan, Stack, StackDriver};
 
-use super::{connect, load_config, lock, unlock, Hinted};
-use crate::aws::Clients;
-use crate::components::{Components, Outputs, Specs};
+use super::{connect, load_config, lock, observe, stack_error, unlock, Hinted};
+use crate::components::{driver, Specs, StackOutputs};
 use crate::config::StackConfig;
 use crate::render::show_plan;
 use crate::reporter::CliReporter;
@@ -31,74 +30,43 @@ impl Goal {
             Goal::Down => "down",
         }
     }
-
-    async fn specs(
-        self,
-        config: &StackConfig,
-        components: &Components,
-        clients: &Clients,
-        delete_images: bool,
-        permissions: berth_database::DatabasePermissions,
-    ) -> Result<Specs> {
-        match self {
-            Goal::Up => {
-                Specs::resolve(
-                    config,
-                    components,
-                    &clients.region,
-                    delete_images,
-                    permissions,
-                )
-                .await
-            }
-            Goal::Down => Ok(Specs::empty(delete_images, permissions)),
-        }
-    }
 }
 
 pub(crate) async fn run(args: &ApplyArgs, goal: Goal, env: &Env, shell: &Shell) -> Result<u8> {
     let config = load_config(env, &args.target)?;
     let clients = connect(env, &args.target, &config, shell).await?;
-    let components = Components::new(&clients);
-    let stack = &config.stack;
-    let specs = goal
-        .specs(
-            &config,
-            &components,
-            &clients,
-            args.delete_images,
-            args.database.permissions(),
-        )
-        .await?;
+    let specs = match goal {
+        Goal::Up => Specs::resolve(&config, &clients).await?,
+        Goal::Down => Specs::default(),
+    };
+    let driver = driver(&clients, &config, specs, args.grants.grants());
+    let stack = driver.stack();
 
-    let observed = components.observe(stack).await?;
-    let plan = components.plan(stack, &specs, &observed);
-    if !plan.combined().has_changes() {
+    let plan = driver.plan(&observe(&driver).await?);
+    let combined = plan.combined();
+    if !combined.has_changes() {
         let what = match goal {
             Goal::Up => format!("stack {} matches {}", stack.name(), config.path.display()),
             Goal::Down => format!("stack {} has no resources", stack.name()),
         };
-        show_plan(shell, &plan.combined(), args.json, &what);
+        show_plan(shell, &combined, args.json, &what);
         if goal == Goal::Up {
-            show_outputs(
-                shell,
-                stack,
-                &components.outputs(stack, &observed),
-                args.json,
-            );
+            show_outputs(shell, stack, plan.outputs(), args.json);
         }
         return Ok(0);
     }
 
     // Refusals are final before anything is touched, the lock included.
-    let combined = plan.combined();
     if combined.refused().next().is_some() {
         show_plan(shell, &combined, args.json, "");
         refuse_if_needed(&combined)?;
     }
+    if goal == Goal::Up {
+        refuse_emptying(&combined, &config)?;
+    }
 
     let held = lock(&clients, &config, goal.command()).await?;
-    let result = converge_locked(args, goal, &config, &components, &specs, shell).await;
+    let result = converge_locked(args, goal, &config, &driver, shell).await;
     unlock(&clients, held, shell).await;
     result
 }
@@ -107,14 +75,13 @@ async fn converge_locked(
     args: &ApplyArgs,
     goal: Goal,
     config: &StackConfig,
-    components: &Components,
-    specs: &Specs,
+    driver: &StackDriver,
     shell: &Shell,
 ) -> Result<u8> {
-    let stack = &config.stack;
+    let stack = driver.stack();
     // Plan again under the lock: another run may have changed things since the first look.
-    let observed = components.observe(stack).await?;
-    let plan = components.plan(stack, specs, &observed);
+    let observation = observe(driver).await?;
+    let plan = driver.plan(&observation);
     let combined = plan.combined();
     show_plan(
         shell,
@@ -126,36 +93,73 @@ async fn converge_locked(
         return Ok(0);
     }
     refuse_if_needed(&combined)?;
+    if goal == Goal::Up {
+        refuse_emptying(&combined, config)?;
+    }
     confirm(args, goal, stack, shell)?;
 
     let reporter = CliReporter::new(shell, args.json);
-    components
-        .apply(stack, specs, &plan, &observed, &reporter)
-        .await?;
+    let report = driver.apply(observation, &plan, &reporter).await;
     drop(reporter);
+    if !report.is_ok() {
+        return Err(stack_error(
+            format!("applying stack {}", stack.name()),
+            report.errors,
+        ));
+    }
 
-    let observed = components.observe(stack).await?;
-    let after = components.plan(stack, specs, &observed).combined();
-    if after.has_changes() {
+    let after = driver.plan(&observe(driver).await?);
+    let remaining = after.combined();
+    if remaining.has_changes() {
         shell.status(format!(
             "warning: the stack has not fully converged: {}; run `cargo xtask plan {}` to see what remains",
-            after.summary(),
+            remaining.summary(),
             stack.name()
         ));
     }
     match goal {
         Goal::Up => {
             shell.status(format!("Applied: {}.", combined.summary()));
-            show_outputs(
-                shell,
-                stack,
-                &components.outputs(stack, &observed),
-                args.json,
-            );
+            show_outputs(shell, stack, after.outputs(), args.json);
         }
+        Goal::Down if remaining.has_changes() => bail!(
+            "stack {} is not down: {} resource{} remain; run `cargo xtask plan {}` to see them",
+            stack.name(),
+            remaining.summary().delete,
+            if remaining.summary().delete == 1 {
+                ""
+            } else {
+                "s"
+            },
+            stack.name()
+        ),
         Goal::Down => shell.status(format!("Stack {} is down.", stack.name())),
     }
     Ok(0)
+}
+
+/// `up` with a config that describes nothing would delete the whole stack: that is `down`'s job,
+/// and more likely an emptied or wrong file than a wish.
+fn refuse_emptying(plan: &Plan, config: &StackConfig) -> Result<()> {
+    let summary = plan.summary();
+    if summary.delete > 0
+        && summary.create + summary.update + summary.replace + summary.unchanged == 0
+    {
+        return Err(Hinted {
+            message: format!(
+                "refusing to apply: {} describes nothing, so this plan deletes all {} resources of stack {} and creates none",
+                config.path.display(),
+                summary.delete,
+                config.stack.name()
+            ),
+            hint: format!(
+                "nothing was changed; to remove the stack, run `cargo xtask down {}`",
+                config.stack.name()
+            ),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Fails when a change needs a permission the run was not given.
@@ -219,41 +223,46 @@ pub(crate) fn show_outputs(shell: &Shell, stack: &Stack, outputs: &Outputs, json
     if json {
         shell.json(
             "outputs",
-            serde_json::json!({"stack": stack.name().as_str(), "outputs": outputs}),
+            serde_json::json!({"stack": stack.name().as_str(), "outputs": outputs.to_json()}),
         );
         return;
     }
+    let typed = StackOutputs::of(outputs);
     shell.status(format!("Outputs of stack {}:", stack.name()));
-    for (service, group) in &outputs.logging.groups {
-        shell.status(format!("  logging.log_group[{service}]: {}", group.name));
+    let mut any = false;
+    let mut line = |text: String| {
+        any = true;
+        shell.status(format!("  {text}"));
+    };
+    for (service, group) in typed.logging.iter().flat_map(|l| &l.groups) {
+        line(format!("logging.log_group[{service}]: {}", group.name));
     }
-    for (short, repo) in &outputs.registry.repositories {
-        shell.status(format!("  registry.repository[{short}]: {}", repo.uri));
+    for (short, repo) in typed.registry.iter().flat_map(|r| &r.repositories) {
+        line(format!("registry.repository[{short}]: {}", repo.uri));
     }
-    let network = &outputs.network;
-    if let Some(vpc) = &network.vpc_id {
-        shell.status(format!("  network.vpc: {vpc}"));
+    if let Some(network) = typed.network {
+        if let Some(vpc) = &network.vpc_id {
+            line(format!("network.vpc: {vpc}"));
+        }
+        if let Some(dns) = &network.load_balancer_dns {
+            line(format!("network.load_balancer[alb]: http://{dns}"));
+        }
+        if let Some(dns) = &network.websocket_load_balancer_dns {
+            line(format!("network.load_balancer[nlb]: {dns}"));
+        }
+        if let Some(namespace) = &network.namespace_id {
+            line(format!("network.namespace: {namespace}"));
+        }
     }
-    if let Some(dns) = &network.load_balancer_dns {
-        shell.status(format!("  network.load_balancer[alb]: http://{dns}"));
+    if let Some(database) = typed.database {
+        if let (Some(endpoint), Some(port)) = (&database.endpoint, database.port) {
+            line(format!("database.cluster: {endpoint}:{port}"));
+        }
+        if let (Some(arn), Some(variable)) = (&database.url_secret_arn, &database.url_variable) {
+            line(format!("database.url_secret ({variable}): {arn}"));
+        }
     }
-    if let Some(dns) = &network.websocket_load_balancer_dns {
-        shell.status(format!("  network.load_balancer[nlb]: {dns}"));
-    }
-    if let Some(namespace) = &network.namespace_id {
-        shell.status(format!("  network.namespace: {namespace}"));
-    }
-    let database = &outputs.database;
-    if let (Some(endpoint), Some(port)) = (&database.endpoint, database.port) {
-        shell.status(format!("  database.cluster: {endpoint}:{port}"));
-    }
-    if let (Some(arn), Some(variable)) = (&database.url_secret_arn, &database.url_variable) {
-        shell.status(format!("  database.url_secret ({variable}): {arn}"));
-    }
-    if outputs.logging.groups.is_empty()
-        && outputs.registry.repositories.is_empty()
-        && network.vpc_id.is_none()
-    {
+    if !any {
         shell.status("  (none)");
     }
 }

@@ -172,3 +172,51 @@ pub(crate) fn hint_for(err: &anyhow::Error) -> Option<String> {
     }
     None
 }
+
+/// Several components' errors as one: each with its cause chain, indented.
+#[derive(Debug)]
+pub(crate) struct StackErrors {
+    pub what: String,
+    pub errors: Vec<berth_core::StackError>,
+}
+
+impl std::fmt::Display for StackErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} component{} failed",
+            self.what,
+            self.errors.len(),
+            if self.errors.len() == 1 { "" } else { "s" }
+        )?;
+        for err in &self.errors {
+            write!(f, "\n  {err}")?;
+            let mut source = std::error::Error::source(err);
+            while let Some(cause) = source {
+                write!(f, "\n      caused by: {cause}")?;
+                source = cause.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StackErrors {}
+
+/// The errors of a driver call as one `anyhow` error: a single error keeps its own chain (and
+/// with it its hint); several are listed together.
+pub(crate) fn stack_error(what: String, mut errors: Vec<berth_core::StackError>) -> anyhow::Error {
+    if errors.len() == 1 {
+        let err = errors.remove(0);
+        return anyhow::Error::new(err).context(what);
+    }
+    StackErrors { what, errors }.into()
+}
+
+/// Reads what every component of the stack has.
+pub(crate) async fn observe(driver: &berth_core::StackDriver) -> Result<berth_core::Observation> {
+    driver
+        .observe()
+        .await
+        .map_err(|errors| stack_error(format!("reading stack {}", driver.stack().name()), errors))
+}

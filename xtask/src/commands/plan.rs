@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
-use super::{connect, load_config};
-use crate::components::{Components, Specs};
+use super::{connect, load_config, observe};
+use crate::components::{driver, Specs};
 use crate::render::show_plan;
 use crate::shell::Shell;
 use crate::{Env, PlanArgs};
@@ -11,17 +11,9 @@ use crate::{Env, PlanArgs};
 pub(crate) async fn run(args: &PlanArgs, env: &Env, shell: &Shell) -> Result<u8> {
     let config = load_config(env, &args.target)?;
     let clients = connect(env, &args.target, &config, shell).await?;
-    let components = Components::new(&clients);
-    let specs = Specs::resolve(
-        &config,
-        &components,
-        &clients.region,
-        args.delete_images,
-        args.database.permissions(),
-    )
-    .await?;
-    let observed = components.observe(&config.stack).await?;
-    let plan = components.plan(&config.stack, &specs, &observed).combined();
+    let specs = Specs::resolve(&config, &clients).await?;
+    let driver = driver(&clients, &config, specs, args.grants.grants());
+    let plan = driver.plan(&observe(&driver).await?).combined();
     show_plan(
         shell,
         &plan,

@@ -1,34 +1,23 @@
 //! `cargo xtask status STACK`: the stack's resources and whether they match the config.
 
 use anyhow::Result;
+use berth_core::Grants;
 
 use super::converge::show_outputs;
-use super::{connect, load_config};
-use crate::components::{Components, Specs};
+use super::{connect, load_config, observe};
+use crate::components::{driver, Specs};
 use crate::shell::Shell;
 use crate::{Env, StatusArgs};
 
 pub(crate) async fn run(args: &StatusArgs, env: &Env, shell: &Shell) -> Result<u8> {
     let config = load_config(env, &args.target)?;
     let clients = connect(env, &args.target, &config, shell).await?;
-    let components = Components::new(&clients);
     let stack = &config.stack;
-    let observed = components.observe(stack).await?;
-    let specs = Specs::resolve(
-        &config,
-        &components,
-        &clients.region,
-        false,
-        Default::default(),
-    )
-    .await?;
-    let plan = components.plan(stack, &specs, &observed).combined();
-    show_outputs(
-        shell,
-        stack,
-        &components.outputs(stack, &observed),
-        args.json,
-    );
+    let specs = Specs::resolve(&config, &clients).await?;
+    let driver = driver(&clients, &config, specs, Grants::default());
+    let plan = driver.plan(&observe(&driver).await?);
+    show_outputs(shell, stack, plan.outputs(), args.json);
+    let plan = plan.combined();
     if args.json {
         shell.json(
             "status",
