@@ -4,7 +4,9 @@
 Used by `cargo xtask --local` (a long-lived background server) and by the test harness (one
 server per test binary, ended when the harness's end of stdin closes: --exit-with-parent).
 Arguments other than --exit-with-parent go to moto_server (-H host, -p port).
-It also registers the DocumentDB engine in moto's RDS backend (see register_documentdb).
+It also registers the DocumentDB engine in moto's RDS backend (see register_documentdb) and
+fixes moto bugs that would make berth's tests judge the emulator instead of berth (see
+fix_moto_bugs).
 """
 import os
 import sys
@@ -50,6 +52,24 @@ def register_documentdb():
     models.DBInstance.default_engine_versions["docdb"] = "5.0.0"
 
 
+def fix_moto_bugs():
+    """Make moto behave as AWS where moto 5.2.5 is plainly wrong.
+
+    ModifyDBSubnetGroup: moto pops the group from its registry and never puts it back, so a
+    modified subnet group disappears (AWS keeps it, with the new subnets).
+    """
+    from moto.rds import models
+
+    original = models.RDSBackend.modify_db_subnet_group
+
+    def modify_db_subnet_group(self, subnet_name, description, subnets):
+        group = original(self, subnet_name, description, subnets)
+        self.subnet_groups[subnet_name] = group
+        return group
+
+    models.RDSBackend.modify_db_subnet_group = modify_db_subnet_group
+
+
 def main():
     args = sys.argv[1:]
     if "--exit-with-parent" in args:
@@ -58,6 +78,7 @@ def main():
     # AWS-managed IAM policy ARNs (ECS task execution role policy, ...) must resolve.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     register_documentdb()
+    fix_moto_bugs()
     from moto.server import main as moto_server
 
     moto_server(args)

@@ -327,6 +327,30 @@ impl Harness {
     }
 
     /// Runs `cargo xtask <args>` with no terminal.
+    /// Asserts the command fails with an error containing `expected`, having sent no request.
+    #[track_caller]
+    pub fn expect_rejected_without_request<'o>(outcome: &'o Outcome, expected: &str) -> &'o str {
+        let error = outcome.expect_error();
+        assert!(error.contains(expected), "expected {expected:?} in {error}");
+        assert_eq!(
+            outcome.calls,
+            Vec::<String>::new(),
+            "no request may be sent"
+        );
+        error
+    }
+
+    /// Asserts `stack` is converged: `plan` reports no changes, and `up` plans only no-ops and
+    /// sends no mutating request.
+    pub async fn expect_converged(&self, stack: &str) {
+        self.xtask(&["plan", stack, "--detailed-exitcode"])
+            .await
+            .expect_code(0);
+        let again = self.xtask(&["up", stack, "--yes"]).await;
+        again.expect_code(0);
+        assert_eq!(again.mutating(), Vec::<&str>::new(), "{:?}", again.calls);
+    }
+
     pub async fn xtask(&self, args: &[&str]) -> Outcome {
         let (shell, captured) = Shell::capture();
         self.run(args, shell, captured).await
