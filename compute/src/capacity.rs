@@ -84,7 +84,7 @@ pub enum ProviderStep {
     },
 }
 
-fn template_data(ctx: &PlanCtx, pool: &PoolSpec) -> LaunchTemplateData {
+pub(crate) fn template_data(ctx: &PlanCtx, pool: &PoolSpec) -> LaunchTemplateData {
     let image_id = pool.ami_override.clone().unwrap_or_else(|| {
         ctx.observed
             .amis

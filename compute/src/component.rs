@@ -532,3 +532,6 @@ impl<F: Facades> Component for Compute<F> {
         crate::observe::outputs(stack, observed)
     }
 }
+
+#[cfg(test)]
+mod tests;

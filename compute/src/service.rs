@@ -44,7 +44,7 @@ fn known_or_marker<T: Clone>(value: &Known<T>, marker: impl FnOnce() -> T) -> T 
     }
 }
 
-fn config(ctx: &PlanCtx, service: &str, spec: &ServiceSpec) -> ServiceConfig {
+pub(crate) fn config(ctx: &PlanCtx, service: &str, spec: &ServiceSpec) -> ServiceConfig {
     let mut subnets = known_or_marker(&ctx.inputs.private_subnet_ids, || {
         vec![berth_core::KNOWN_AFTER_APPLY.to_owned()]
     });
