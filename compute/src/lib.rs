@@ -36,7 +36,7 @@
 //! [`berth_core::Component`] contract.
 
 pub mod api;
-// pub mod aws;
+pub mod aws;
 mod component;
 mod diff;
 mod names;
