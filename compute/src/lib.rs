@@ -52,7 +52,7 @@ mod secrets;
 mod service;
 mod task_definition;
 
-pub use component::{Compute, ComputeObserved, ComputeStep, Facades, Phase};
+pub use component::{plan, Compute, ComputeObserved, ComputeStep, Facades, Phase, Timeouts};
 pub use iam::{execution_policy, instance_trust_policy, task_trust_policy};
 pub use names::Names;
 
