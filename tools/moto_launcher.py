@@ -57,6 +57,7 @@ def fix_moto_bugs():
 
     ModifyDBSubnetGroup: moto pops the group from its registry and never puts it back, so a
     modified subnet group disappears (AWS keeps it, with the new subnets).
+    DescribeCapacityProviders: see below.
     """
     from moto.rds import models
 
@@ -68,6 +69,19 @@ def fix_moto_bugs():
         return group
 
     models.RDSBackend.modify_db_subnet_group = modify_db_subnet_group
+
+    # DescribeCapacityProviders without names: AWS describes every provider of the account
+    # (paginated); moto fails on the missing list.
+    from moto.ecs import models as ecs
+
+    original_describe = ecs.EC2ContainerServiceBackend.describe_capacity_providers
+
+    def describe_capacity_providers(self, names):
+        if names is None:
+            return list(self.capacity_providers.values()), []
+        return original_describe(self, names)
+
+    ecs.EC2ContainerServiceBackend.describe_capacity_providers = describe_capacity_providers
 
 
 def main():

@@ -970,6 +970,11 @@ impl<E: Ec2Api, L: ElbApi, C: CloudMapApi> Component for Network<E, L, C> {
                 .get(&LbRole::Websocket)
                 .map(|l| l.lb.dns_name.clone()),
             namespace_id: observed.namespace.as_ref().map(|n| n.id.clone()),
+            namespace_name: observed.namespace.as_ref().map(|n| n.name.clone()),
+            load_balancer_arn: observed
+                .load_balancers
+                .get(&LbRole::Application)
+                .map(|l| l.lb.arn.clone()),
         }
     }
 }

@@ -266,6 +266,10 @@ pub struct NetworkOutputs {
     pub load_balancer_dns: Option<String>,
     pub websocket_load_balancer_dns: Option<String>,
     pub namespace_id: Option<String>,
+    /// The namespace's DNS name (`prod.internal`).
+    pub namespace_name: Option<String>,
+    /// The application load balancer's ARN.
+    pub load_balancer_arn: Option<String>,
 }
 
 impl NetworkOutputs {

@@ -20,6 +20,12 @@ pub struct Clients {
     pub cloudmap: aws_sdk_servicediscovery::Client,
     pub rds: aws_sdk_rds::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub appscaling: aws_sdk_applicationautoscaling::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -44,6 +50,12 @@ impl Clients {
             cloudmap: client!(aws_sdk_servicediscovery),
             rds: client!(aws_sdk_rds),
             secrets: client!(aws_sdk_secretsmanager),
+            ecs: client!(aws_sdk_ecs),
+            autoscaling: client!(aws_sdk_autoscaling),
+            iam: client!(aws_sdk_iam),
+            appscaling: client!(aws_sdk_applicationautoscaling),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sns: client!(aws_sdk_sns),
         }
     }
 }

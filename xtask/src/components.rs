@@ -4,16 +4,28 @@
 //! that knows which components a stack has.
 //!
 //! Today's graph: network, logging and registry stand alone; the database depends on the
-//! network (its data subnets and security group).
+//! network (its data subnets and security group); compute depends on all four (subnets,
+//! security group, target groups, namespace; repositories; log groups; the database's URL
+//! secret).
 
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+
+use berth_compute::aws::{
+    AppScaling, AutoScaling, AwsFacades, CloudMap as ComputeCloudMap, CloudWatch, Ecs, Iam,
+    LaunchTemplates, SecretsManager as ComputeSecrets, Sns, Ssm,
+};
+use berth_compute::{
+    Compute, ComputeInputs, ComputeOutputs, ComputeSpec, DatabaseUrlRef, LogGroupRef, NamespaceRef,
+    RepositoryRef,
+};
 use berth_core::{Grants, Known, Node, Outputs, StackDriver};
 use berth_database::aws::{Rds, SecretsManager};
 use berth_database::{Database, DatabaseInputs, DatabaseOutputs, DatabaseSpec};
 use berth_logging::aws::CloudWatchLogs;
 use berth_logging::{Logging, LoggingOutputs, LoggingSpec};
 use berth_network::aws::{CloudMap, Ec2, Elb};
-use berth_network::{Network, NetworkOutputs, NetworkSpec, SgRole, Tier};
+use berth_network::{LbRole, Network, NetworkOutputs, NetworkSpec, SgRole, Tier};
 use berth_registry::aws::Ecr;
 use berth_registry::{Registry, RegistryOutputs, RegistrySpec};
 
@@ -27,6 +39,7 @@ pub struct Specs {
     pub registry: RegistrySpec,
     pub network: Option<NetworkSpec>,
     pub database: Option<DatabaseSpec>,
+    pub compute: ComputeSpec,
 }
 
 impl Specs {
@@ -60,6 +73,7 @@ impl Specs {
             registry: config.registry.clone(),
             network,
             database: config.database.clone(),
+            compute: config.compute.clone().unwrap_or_default(),
         })
     }
 }
@@ -76,6 +90,13 @@ pub fn driver(
         .as_ref()
         .map(|n| n.azs.clone())
         .unwrap_or_default();
+    let wiring = ComputeWiring {
+        region: clients.region.clone(),
+        azs: azs.clone(),
+        repositories: specs.registry.repositories.keys().cloned().collect(),
+        log_groups: specs.logging.groups.keys().cloned().collect(),
+        database: specs.database.clone(),
+    };
     let mut driver = StackDriver::new(config.stack.clone(), grants);
     let composed = (|| {
         driver
@@ -103,6 +124,17 @@ pub fn driver(
                 specs.database,
                 &[berth_network::COMPONENT],
                 move |outputs| database_inputs(outputs.get::<NetworkOutputs>(), &azs),
+            ))?
+            .add(Node::wired(
+                Compute::new(compute_facades(clients)),
+                specs.compute,
+                &[
+                    berth_network::COMPONENT,
+                    berth_registry::COMPONENT,
+                    berth_logging::COMPONENT,
+                    berth_database::COMPONENT,
+                ],
+                move |outputs| wiring.inputs(outputs),
             ))?;
         Ok::<_, berth_core::CompositionError>(())
     })();
@@ -121,12 +153,106 @@ fn database_inputs(network: Option<&NetworkOutputs>, azs: &[String]) -> Database
     }
 }
 
+/// Compute's facades over the run's clients (which carry the run's interceptors).
+fn compute_facades(clients: &Clients) -> AwsFacades {
+    AwsFacades {
+        ecs: Ecs::new(clients.ecs.clone()),
+        auto_scaling: AutoScaling::new(clients.autoscaling.clone()),
+        launch_templates: LaunchTemplates::new(clients.ec2.clone()),
+        iam: Iam::new(clients.iam.clone()),
+        ssm: Ssm::new(clients.ssm.clone()),
+        app_scaling: AppScaling::new(clients.appscaling.clone()),
+        cloudwatch: CloudWatch::new(clients.cloudwatch.clone()),
+        sns: Sns::new(clients.sns.clone()),
+        secrets: ComputeSecrets::new(clients.secrets.clone()),
+        cloud_map: ComputeCloudMap::new(clients.cloudmap.clone()),
+    }
+}
+
+/// What compute's inputs are made from: the upstream specs' names, and their outputs.
+struct ComputeWiring {
+    region: String,
+    azs: Vec<String>,
+    repositories: Vec<String>,
+    log_groups: Vec<String>,
+    database: Option<DatabaseSpec>,
+}
+
+impl ComputeWiring {
+    fn inputs(&self, outputs: &Outputs) -> ComputeInputs {
+        let network = outputs.get::<NetworkOutputs>();
+        let registry = outputs.get::<RegistryOutputs>();
+        let logging = outputs.get::<LoggingOutputs>();
+        let database = outputs.get::<DatabaseOutputs>();
+        ComputeInputs {
+            region: self.region.clone(),
+            private_subnet_ids: Known::from_option(
+                network.and_then(|n| n.subnet_ids(Tier::Private, &self.azs)),
+            ),
+            app_security_group_id: Known::from_option(
+                network.and_then(|n| n.security_groups.get(&SgRole::App).cloned()),
+            ),
+            target_groups: [LbRole::Application, LbRole::Websocket]
+                .into_iter()
+                .map(|role| {
+                    let arn = network.and_then(|n| n.target_groups.get(&role).cloned());
+                    (role.target_group_key().to_owned(), Known::from_option(arn))
+                })
+                .collect(),
+            alb_arn: Known::from_option(network.and_then(|n| n.load_balancer_arn.clone())),
+            namespace: Known::from_option(network.and_then(|n| {
+                Some(NamespaceRef {
+                    id: n.namespace_id.clone()?,
+                    name: n.namespace_name.clone()?,
+                })
+            })),
+            repositories: self
+                .repositories
+                .iter()
+                .map(|short| {
+                    let repo =
+                        registry
+                            .and_then(|r| r.repositories.get(short))
+                            .map(|r| RepositoryRef {
+                                uri: r.uri.clone(),
+                                arn: r.arn.clone(),
+                            });
+                    (short.clone(), Known::from_option(repo))
+                })
+                .collect(),
+            log_groups: self
+                .log_groups
+                .iter()
+                .map(|service| {
+                    let group = logging
+                        .and_then(|l| l.groups.get(service))
+                        .map(|g| LogGroupRef {
+                            name: g.name.clone(),
+                            arn: g.arn.clone(),
+                        });
+                    (service.clone(), Known::from_option(group))
+                })
+                .collect::<BTreeMap<_, _>>(),
+            database_url: self.database.as_ref().map(|spec| DatabaseUrlRef {
+                variable: spec.engine.url_variable().to_owned(),
+                secret_arn: Known::from_option(database.and_then(|d| d.url_secret_arn.clone())),
+            }),
+            kms_key_arns: self
+                .database
+                .iter()
+                .filter_map(|d| d.kms_key_arn.clone())
+                .collect(),
+        }
+    }
+}
+
 /// Every component's outputs, typed, for rendering.
 pub struct StackOutputs<'a> {
     pub logging: Option<&'a LoggingOutputs>,
     pub registry: Option<&'a RegistryOutputs>,
     pub network: Option<&'a NetworkOutputs>,
     pub database: Option<&'a DatabaseOutputs>,
+    pub compute: Option<&'a ComputeOutputs>,
 }
 
 impl<'a> StackOutputs<'a> {
@@ -136,6 +262,7 @@ impl<'a> StackOutputs<'a> {
             registry: outputs.get(),
             network: outputs.get(),
             database: outputs.get(),
+            compute: outputs.get(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use berth_compute::{ComputeSpec, LaunchType};
 use berth_core::{Stack, StackName};
 use berth_database::{window, DatabaseSpec, Engine};
 use berth_logging::{LogGroupSpec, LoggingSpec};
@@ -28,6 +29,8 @@ pub struct StackConfig {
     pub network: Option<NetworkConfig>,
     /// The database; its network inputs come from the network's outputs.
     pub database: Option<DatabaseSpec>,
+    /// The app's capacity and services; inputs from network, registry, logging, database.
+    pub compute: Option<ComputeSpec>,
 }
 
 /// The network as configured; the AZ names and the region are filled in once AWS is
@@ -89,6 +92,9 @@ struct RawConfig {
     registry: RawRegistry,
     network: Option<RawNetwork>,
     database: Option<RawDatabase>,
+    compute: Option<compute::RawCompute>,
+    #[serde(default)]
+    services: BTreeMap<String, compute::RawService>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,18 +310,22 @@ pub fn parse(path: &Path, name: StackName, text: &str) -> Result<StackConfig, Co
         }
         ok
     });
-    let target_type = match raw.stack.launch_type.as_deref() {
-        None | Some("ec2") => TargetType::Instance,
-        Some("fargate") => TargetType::Ip,
+    let launch_type = match raw.stack.launch_type.as_deref() {
+        None | Some("ec2") => LaunchType::Ec2,
+        Some("fargate") => LaunchType::Fargate,
         Some(other) => {
             v.problem(
                 "stack.launch_type",
                 format!("{other:?} is not a launch type; use \"ec2\" or \"fargate\""),
             );
-            TargetType::Instance
+            LaunchType::Ec2
         }
     };
-    let logging = v.logging(raw.logging);
+    // Tasks use awsvpc networking on both launch types (each task its own IP, which DNS
+    // clustering needs), so load balancers target IPs.
+    let target_type = TargetType::Ip;
+    let service_names: Vec<&String> = raw.services.keys().collect();
+    let logging = v.logging(raw.logging, &service_names);
     let registry = v.registry(&name, raw.registry);
     let explicit_database_port = raw.network.as_ref().and_then(|n| n.database_port);
     let mut network = raw.network.map(|n| v.network(&name, n, target_type));
@@ -340,6 +350,24 @@ pub fn parse(path: &Path, name: StackName, text: &str) -> Result<StackConfig, Co
             }
         }
     }
+    let repositories = registry.repositories.keys().cloned().collect();
+    let compute = v.compute(
+        raw.compute,
+        raw.services,
+        &compute::Offered {
+            launch_type,
+            has_network: network.is_some(),
+            has_websocket_load_balancer: network
+                .as_ref()
+                .is_some_and(|n| n.spec.websocket_load_balancer.is_some()),
+            has_namespace: network.as_ref().is_some_and(|n| n.spec.namespace.is_some()),
+            has_database: database.is_some(),
+            container_port: network
+                .as_ref()
+                .map_or(4000, |n| n.spec.security.container_port),
+            repositories: &repositories,
+        },
+    );
     if !v.problems.is_empty() {
         return Err(ConfigError {
             path: path.to_owned(),
@@ -354,6 +382,7 @@ pub fn parse(path: &Path, name: StackName, text: &str) -> Result<StackConfig, Co
         registry,
         network,
         database,
+        compute,
     })
 }
 
@@ -453,7 +482,9 @@ impl Validator {
         }
     }
 
-    fn logging(&mut self, raw: RawLogging) -> LoggingSpec {
+    /// The groups, and every service's group (`/berth/STACK/SERVICE`) with the section's
+    /// defaults where the config does not list it.
+    fn logging(&mut self, raw: RawLogging, services: &[&String]) -> LoggingSpec {
         let default_retention = self.retention(
             "logging.retention_days",
             raw.retention_days,
@@ -484,6 +515,14 @@ impl Validator {
                     kms_key_arn,
                 },
             );
+        }
+        for service in services {
+            groups
+                .entry((*service).clone())
+                .or_insert_with(|| LogGroupSpec {
+                    retention_days: default_retention,
+                    kms_key_arn: default_key.clone(),
+                });
         }
         LoggingSpec { groups }
     }
@@ -1028,6 +1067,8 @@ impl Validator {
         typed
     }
 }
+
+mod compute;
 
 #[cfg(test)]
 mod tests;

@@ -160,14 +160,17 @@ impl IamApi for Iam {
                 .await
                 .map_err(sdk_error("ListInstanceProfiles"))?;
             for p in out.instance_profiles {
+                // ListInstanceProfiles leaves tags out; GetInstanceProfile has them.
                 let tags = self
                     .client
-                    .list_instance_profile_tags()
+                    .get_instance_profile()
                     .instance_profile_name(&p.instance_profile_name)
                     .send()
                     .await
-                    .map_err(sdk_error("ListInstanceProfileTags"))?
-                    .tags
+                    .map_err(sdk_error("GetInstanceProfile"))?
+                    .instance_profile
+                    .map(|p| p.tags.unwrap_or_default())
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|t| (t.key, t.value))
                     .collect();

@@ -262,6 +262,36 @@ pub(crate) fn show_outputs(shell: &Shell, stack: &Stack, outputs: &Outputs, json
             line(format!("database.url_secret ({variable}): {arn}"));
         }
     }
+    if let Some(compute) = typed.compute {
+        if let Some(cluster) = &compute.cluster {
+            line(format!("compute.cluster: {}", cluster.name));
+        }
+        for (name, pool) in &compute.pools {
+            line(format!(
+                "compute.pool[{name}]: {} instance{} in service",
+                pool.instances_in_service,
+                if pool.instances_in_service == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+        }
+        for (name, service) in &compute.services {
+            line(format!(
+                "compute.service[{name}]: {}/{} running, {}",
+                service.running_count,
+                service.desired_count,
+                match (&service.image, service.task_definition_revision) {
+                    (Some(image), Some(revision)) => format!("revision {revision}, {image}"),
+                    _ => "not released yet (`cargo xtask deploy` starts it)".to_owned(),
+                }
+            ));
+        }
+        if let Some(topic) = &compute.alarm_topic_arn {
+            line(format!("compute.alarm_topic: {topic}"));
+        }
+    }
     if !any {
         shell.status("  (none)");
     }
