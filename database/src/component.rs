@@ -1177,7 +1177,7 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
         let master_secret = find(names::master_secret(stack));
         let url_secret = find(names::url_secret(stack));
         let (cluster, foreign_cluster) = match cluster {
-            Some(c) if stack.owns(&c.tags) => (Some(c), false),
+            Some(c) if stack.owns(COMPONENT, &c.tags) => (Some(c), false),
             Some(_) => (None, true),
             None => (None, false),
         };

@@ -175,7 +175,7 @@ impl<A: LogsApi> Logging<A> {
                     Err(err) if err.is_not_found() => return Ok(()),
                     Err(err) => return Err(delete_err(err)),
                 };
-                if !stack.owns(&tags) {
+                if !stack.owns(COMPONENT, &tags) {
                     reporter.report(Event::Note {
                         address: address.clone(),
                         message: format!(

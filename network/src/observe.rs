@@ -8,7 +8,7 @@ use berth_core::Stack;
 use futures::future::try_join_all;
 
 use crate::api::*;
-use crate::{address, LbRole, ListenerRole, NetworkError, RouteTableKey, SgRole, Tier};
+use crate::{address, LbRole, ListenerRole, NetworkError, RouteTableKey, SgRole, Tier, COMPONENT};
 
 /// A load balancer with its deletion protection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +203,7 @@ where
             .await
             .map_err(observe_err("load balancer tags"))?
     };
-    let owned = |arn: &str| tags.get(arn).is_some_and(|t| stack.owns(t));
+    let owned = |arn: &str| tags.get(arn).is_some_and(|t| stack.owns(COMPONENT, t));
     let lbs: Vec<(LbRole, ObservedLoadBalancer)> = lbs
         .into_iter()
         .filter(|lb| owned(&lb.arn))
@@ -286,7 +286,7 @@ where
                     .namespace_tags(&ns.arn)
                     .await
                     .map_err(observe_err("namespace tags"))?;
-                Ok::<_, NetworkError>(stack.owns(&tags).then(|| ns.clone()))
+                Ok::<_, NetworkError>(stack.owns(COMPONENT, &tags).then(|| ns.clone()))
             }))
             .await?;
             Ok::<_, NetworkError>(owned.into_iter().flatten().next())

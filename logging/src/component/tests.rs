@@ -254,8 +254,13 @@ async fn prune_leaves_groups_without_the_stack_tag_alone() {
 #[tokio::test]
 async fn deleting_a_group_already_gone_is_done() {
     let mut api = MockLogsApi::new();
-    api.expect_group_tags()
-        .returning(|_| Ok([("berth:stack".to_owned(), "prod".to_owned())].into()));
+    api.expect_group_tags().returning(|_| {
+        Ok([
+            ("berth:stack".to_owned(), "prod".to_owned()),
+            ("berth:component".to_owned(), "logging".to_owned()),
+        ]
+        .into())
+    });
     api.expect_delete_group().times(1).returning(|_| {
         Err(AwsError::new(
             "DeleteLogGroup",
