@@ -1,12 +1,13 @@
 //! The logging component: observe the stack's log groups, plan against the spec, apply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use berth_core::{
     Action, Address, AwsError, AwsResultExt, Change, Component, Event, FieldDiff, Plan, Reporter,
     Stack,
 };
+use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::api::{LogsApi, ObservedLogGroup};
@@ -26,10 +27,13 @@ fn address(service: &str) -> Address {
     Address::new(COMPONENT, "log_group", service)
 }
 
-/// What exists: the stack's log groups keyed by service name.
+/// What exists: the stack's log groups keyed by service name, and the service names of groups
+/// under the stack's prefix that are not the stack's (never changed or deleted; configuring
+/// one of their names is refused).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoggingObserved {
     pub groups: BTreeMap<String, ObservedLogGroup>,
+    pub foreign: BTreeSet<String>,
 }
 
 /// One step of a logging plan.
@@ -49,7 +53,6 @@ pub enum LogStep {
     },
     Delete {
         name: String,
-        arn: String,
     },
 }
 
@@ -94,6 +97,14 @@ pub enum LoggingError {
         #[source]
         source: AwsError,
     },
+    #[error("reading the tags of log group {name}")]
+    Tags {
+        name: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("refusing to change {address}: {reason}")]
+    Refused { address: String, reason: String },
 }
 
 /// The logging component over a [`LogsApi`].
@@ -111,13 +122,7 @@ impl<A: LogsApi> Logging<A> {
         &self.api
     }
 
-    async fn apply_step(
-        &self,
-        stack: &Stack,
-        address: &Address,
-        step: &LogStep,
-        reporter: &dyn Reporter,
-    ) -> Result<(), LoggingError> {
+    async fn apply_step(&self, stack: &Stack, step: &LogStep) -> Result<(), LoggingError> {
         match step {
             LogStep::Create {
                 service,
@@ -165,31 +170,16 @@ impl<A: LogsApi> Logging<A> {
                 }
                 .map_err(update_err)?;
             }
-            LogStep::Delete { name, arn } => {
-                let delete_err = |source| LoggingError::Delete {
-                    name: name.clone(),
-                    source,
-                };
-                let tags = match self.api.group_tags(arn).await {
-                    Ok(tags) => tags,
-                    Err(err) if err.is_not_found() => return Ok(()),
-                    Err(err) => return Err(delete_err(err)),
-                };
-                if !stack.owns(COMPONENT, &tags) {
-                    reporter.report(Event::Note {
-                        address: address.clone(),
-                        message: format!(
-                            "left {name} in place: it is not tagged berth:stack={}",
-                            stack.name()
-                        ),
-                    });
-                    return Ok(());
-                }
+            // Observe confirmed by its tags that the group is the stack's.
+            LogStep::Delete { name } => {
                 self.api
                     .delete_group(name)
                     .await
                     .ok_if_not_found()
-                    .map_err(delete_err)?;
+                    .map_err(|source| LoggingError::Delete {
+                        name: name.clone(),
+                        source,
+                    })?;
             }
         }
         Ok(())
@@ -210,7 +200,11 @@ pub fn plan(stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Pl
             if let Some(key) = &want.kms_key_arn {
                 fields.push(FieldDiff::added("kms_key_arn", key));
             }
-            changes.push(Change::new(
+            let refusal = observed
+                .foreign
+                .contains(service)
+                .then(|| stack.foreign_refusal(COMPONENT, "log group", &name));
+            let change = Change::new(
                 address,
                 Action::Create,
                 fields,
@@ -219,7 +213,11 @@ pub fn plan(stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Pl
                     name,
                     spec: want.clone(),
                 },
-            ));
+            );
+            changes.push(match refusal {
+                Some(reason) => change.refuse(reason),
+                None => change,
+            });
             continue;
         };
         let mut fields = Vec::new();
@@ -262,7 +260,6 @@ pub fn plan(stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Pl
                 vec![FieldDiff::removed("name", &have.name)],
                 LogStep::Delete {
                     name: have.name.clone(),
-                    arn: have.arn.clone(),
                 },
             ));
         }
@@ -282,6 +279,9 @@ impl<A: LogsApi> Component for Logging<A> {
         COMPONENT
     }
 
+    /// One paged DescribeLogGroups with the stack's prefix, then each group's tags
+    /// (CloudWatch Logs has no batch call for them), concurrently: a prefix is anyone's, the
+    /// tags say which groups are the stack's.
     async fn observe(&self, stack: &Stack) -> Result<LoggingObserved, LoggingError> {
         let prefix = group_prefix(stack);
         let groups = self
@@ -289,16 +289,32 @@ impl<A: LogsApi> Component for Logging<A> {
             .list_groups(&prefix)
             .await
             .map_err(LoggingError::Observe)?;
-        Ok(LoggingObserved {
-            groups: groups
-                .into_iter()
-                .filter_map(|g| {
-                    let service = g.name.strip_prefix(&prefix)?.to_owned();
-                    // Nested names (`/berth/prod/web/x`) are not one of ours.
-                    (!service.is_empty() && !service.contains('/')).then_some((service, g))
-                })
-                .collect(),
-        })
+        let candidates = groups.into_iter().filter_map(|g| {
+            let service = g.name.strip_prefix(&prefix)?.to_owned();
+            // Nested names (`/berth/prod/web/x`) are not one of ours.
+            (!service.is_empty() && !service.contains('/')).then_some((service, g))
+        });
+        let tagged = try_join_all(candidates.map(|(service, group)| async move {
+            match self.api.group_tags(&group.arn).await {
+                Ok(tags) => Ok(Some((service, group, tags))),
+                // Deleted since it was listed.
+                Err(err) if err.is_not_found() => Ok(None),
+                Err(source) => Err(LoggingError::Tags {
+                    name: group.name,
+                    source,
+                }),
+            }
+        }))
+        .await?;
+        let mut observed = LoggingObserved::default();
+        for (service, group, tags) in tagged.into_iter().flatten() {
+            if stack.owns(COMPONENT, &tags) {
+                observed.groups.insert(service, group);
+            } else {
+                observed.foreign.insert(service);
+            }
+        }
+        Ok(observed)
     }
 
     fn plan(&self, stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Plan<LogStep> {
@@ -312,14 +328,16 @@ impl<A: LogsApi> Component for Logging<A> {
         _observed: &Self::Observed,
         reporter: &dyn Reporter,
     ) -> Result<(), LoggingError> {
+        if let Some((address, reason)) = plan.first_refusal() {
+            return Err(LoggingError::Refused { address, reason });
+        }
         for change in plan.actionable() {
             let Some(step) = &change.step else { continue };
             reporter.report(Event::Started {
                 address: change.address.clone(),
                 action: change.action,
             });
-            self.apply_step(stack, &change.address, step, reporter)
-                .await?;
+            self.apply_step(stack, step).await?;
             reporter.report(Event::Finished {
                 address: change.address.clone(),
                 action: change.action,
