@@ -34,7 +34,7 @@ fn keyed<T>(
 ) -> BTreeMap<String, T> {
     items
         .into_iter()
-        .filter(|i| stack.owns(tags(i)))
+        .filter(|i| stack.owns(COMPONENT, tags(i)))
         .filter_map(|i| address_key(tags(&i), kind).map(|k| (k, i)))
         .collect()
 }
@@ -171,15 +171,15 @@ pub(crate) async fn observe<F: Facades>(
     Ok(ComputeObserved {
         roles: roles
             .into_iter()
-            .filter(|r| stack.owns(&r.tags))
+            .filter(|r| stack.owns(COMPONENT, &r.tags))
             .map(|r| (r.name.clone(), r))
             .collect(),
         instance_profile: profiles
             .into_iter()
-            .find(|p| stack.owns(&p.tags) && p.name == names.instance_profile()),
+            .find(|p| stack.owns(COMPONENT, &p.tags) && p.name == names.instance_profile()),
         secrets: secrets
             .into_iter()
-            .filter(|s| stack.owns(&s.tags))
+            .filter(|s| stack.owns(COMPONENT, &s.tags))
             .filter_map(|s| {
                 let secret = GeneratedSecret::ALL
                     .into_iter()
@@ -198,7 +198,7 @@ pub(crate) async fn observe<F: Facades>(
             "capacity_provider",
             |p| &p.tags,
         ),
-        cluster: cluster.filter(|c| stack.owns(&c.tags) && c.status != "INACTIVE"),
+        cluster: cluster.filter(|c| stack.owns(COMPONENT, &c.tags) && c.status != "INACTIVE"),
         discovery: keyed(stack, discovery, "discovery_service", |d| &d.tags),
         services,
         task_definitions,
@@ -208,7 +208,7 @@ pub(crate) async fn observe<F: Facades>(
             .collect(),
         scaling_policies,
         alarms: keyed(stack, alarms, "cpu_alarm", |a| &a.tags),
-        topic: topic.filter(|t| stack.owns(&t.tags)),
+        topic: topic.filter(|t| stack.owns(COMPONENT, &t.tags)),
         amis: [Architecture::X86_64, Architecture::Arm64]
             .into_iter()
             .filter_map(|a| amis.get(a.ami_parameter()).map(|id| (a, id.clone())))

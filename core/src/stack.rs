@@ -103,9 +103,24 @@ impl Stack {
         Tags(tags)
     }
 
-    /// Whether a resource's tags say it belongs to this stack.
-    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+    /// Whether a resource's tags say it is this stack's and `component`'s: the only test of
+    /// ownership. Names and filtered lists only find candidates (a name can be anyone's, and
+    /// some endpoints ignore tag filters); what berth changes or deletes must pass this.
+    pub fn owns(&self, component: &str, tags: &BTreeMap<String, String>) -> bool {
         tags.get(TAG_STACK).map(String::as_str) == Some(self.name.as_str())
+            && tags.get(TAG_COMPONENT).map(String::as_str) == Some(component)
+    }
+
+    /// Why a change is refused when a resource with the name the stack would use exists but
+    /// is not the stack's: berth neither adopts, changes nor deletes it.
+    pub fn foreign_refusal(&self, component: &str, kind: &str, name: &str) -> String {
+        format!(
+            "a {kind} named {name} exists but is not stack {stack}'s (it lacks the tags \
+             {TAG_STACK}={stack} and {TAG_COMPONENT}={component}); berth will not adopt, change \
+             or delete it: remove or rename it, give it those tags to hand it to the stack, or \
+             use another stack name",
+            stack = self.name
+        )
     }
 }
 
@@ -168,7 +183,26 @@ mod tests {
         assert_eq!(tags.get(TAG_COMPONENT), Some("logging"));
         assert_eq!(tags.get(TAG_ADDRESS), Some("logging.log_group[web]"));
         assert_eq!(tags.get(TAG_NAME), Some("/berth/prod/web"));
-        assert!(stack.owns(&tags.0));
+        assert!(stack.owns("logging", &tags.0));
+    }
+
+    #[test]
+    fn ownership_needs_the_stack_and_the_component() {
+        let stack = Stack::new(StackName::new("prod").unwrap());
+        let address = Address::new("logging", "log_group", "web");
+        let tags = stack.tags("logging", &address, "/berth/prod/web").0;
+        assert!(!stack.owns("registry", &tags));
+        let other = Stack::new(StackName::new("prod-db-eu").unwrap());
+        assert!(!other.owns("logging", &tags));
+        let mut untagged = tags.clone();
+        untagged.remove(TAG_STACK);
+        assert!(!stack.owns("logging", &untagged));
+        let refusal = stack.foreign_refusal("database", "subnet group", "prod-db");
+        assert!(refusal.contains("subnet group named prod-db"), "{refusal}");
+        assert!(
+            refusal.contains("berth:stack=prod and berth:component=database"),
+            "{refusal}"
+        );
     }
 
     #[test]

@@ -40,6 +40,21 @@ pub struct ObservedInstance {
     pub class: String,
     pub status: String,
     pub writer: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A DB subnet group (its tags are read apart: RDS does not describe them with it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedSubnetGroup {
+    pub arn: String,
+    pub subnet_ids: Vec<String>,
+}
+
+/// A cluster parameter group (its tags, like its parameters, are read apart).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedParameterGroup {
+    pub name: String,
+    pub arn: String,
 }
 
 /// What a new cluster is created with.
@@ -87,8 +102,8 @@ pub trait RdsApi: Send + Sync {
     async fn cluster(&self, id: &str) -> Result<Option<ObservedCluster>, AwsError>;
     /// Every instance of the cluster, one call (`writer` is left false: the cluster says).
     async fn instances(&self, cluster_id: &str) -> Result<Vec<ObservedInstance>, AwsError>;
-    /// The subnet ids of a subnet group, if it exists.
-    async fn subnet_group(&self, name: &str) -> Result<Option<Vec<String>>, AwsError>;
+    /// The subnet group with this name, if it exists.
+    async fn subnet_group(&self, name: &str) -> Result<Option<ObservedSubnetGroup>, AwsError>;
     async fn create_subnet_group(
         &self,
         name: &str,
@@ -101,8 +116,12 @@ pub trait RdsApi: Send + Sync {
         subnet_ids: Vec<String>,
     ) -> Result<(), AwsError>;
     async fn delete_subnet_group(&self, name: &str) -> Result<(), AwsError>;
-    /// Names of the cluster parameter groups starting with `prefix`, one paged list call.
-    async fn parameter_groups(&self, prefix: &str) -> Result<Vec<String>, AwsError>;
+    /// The cluster parameter groups whose names start with `prefix`, one paged list call.
+    /// A prefix is anyone's: the tags say which are the stack's.
+    async fn parameter_groups(&self, prefix: &str)
+        -> Result<Vec<ObservedParameterGroup>, AwsError>;
+    /// The tags of an RDS resource (subnet or parameter group), by ARN.
+    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsError>;
     /// The user-set parameters of a cluster parameter group.
     async fn parameters(&self, name: &str) -> Result<BTreeMap<String, String>, AwsError>;
     async fn create_parameter_group(
@@ -143,6 +162,7 @@ pub struct ObservedSecret {
     pub value: Option<String>,
     /// Scheduled for deletion (restorable).
     pub deleted: bool,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]

@@ -17,6 +17,28 @@ fn rds_tags(tags: &Tags) -> Vec<RdsTag> {
         .collect()
 }
 
+fn tag_map(tags: &[RdsTag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn secret_tag_map(tags: &[SecretTag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// [`RdsApi`] over `aws-sdk-rds`; DocumentDB clusters are managed through the same API.
 #[derive(Debug, Clone)]
 pub struct Rds {
@@ -85,16 +107,7 @@ impl RdsApi for Rds {
                 .iter()
                 .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
                 .collect(),
-            tags: cluster
-                .tag_list()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    ))
-                })
-                .collect(),
+            tags: tag_map(cluster.tag_list()),
             writers: cluster
                 .db_cluster_members()
                 .iter()
@@ -131,12 +144,13 @@ impl RdsApi for Rds {
                     cluster_id: cluster_id.to_owned(),
                     class: i.db_instance_class().unwrap_or_default().to_owned(),
                     status: i.db_instance_status().unwrap_or_default().to_owned(),
+                    tags: tag_map(i.tag_list()),
                 }
             })
             .collect())
     }
 
-    async fn subnet_group(&self, name: &str) -> Result<Option<Vec<String>>, AwsError> {
+    async fn subnet_group(&self, name: &str) -> Result<Option<ObservedSubnetGroup>, AwsError> {
         let out = self
             .client
             .describe_db_subnet_groups()
@@ -146,11 +160,13 @@ impl RdsApi for Rds {
             .map_err(sdk_error("DescribeDBSubnetGroups"))
             .none_if_not_found()?;
         Ok(out.and_then(|o| {
-            o.db_subnet_groups().first().map(|g| {
-                g.subnets()
+            o.db_subnet_groups().first().map(|g| ObservedSubnetGroup {
+                arn: g.db_subnet_group_arn().unwrap_or_default().to_owned(),
+                subnet_ids: g
+                    .subnets()
                     .iter()
                     .filter_map(|s| s.subnet_identifier().map(str::to_owned))
-                    .collect()
+                    .collect(),
             })
         }))
     }
@@ -198,7 +214,10 @@ impl RdsApi for Rds {
         Ok(())
     }
 
-    async fn parameter_groups(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+    async fn parameter_groups(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<ObservedParameterGroup>, AwsError> {
         let groups: Vec<_> = self
             .client
             .describe_db_cluster_parameter_groups()
@@ -210,10 +229,28 @@ impl RdsApi for Rds {
         Ok(groups
             .iter()
             .flat_map(|page| page.db_cluster_parameter_groups())
-            .filter_map(|g| g.db_cluster_parameter_group_name())
-            .filter(|n| n.starts_with(prefix))
-            .map(str::to_owned)
+            .filter_map(|g| {
+                Some(ObservedParameterGroup {
+                    name: g.db_cluster_parameter_group_name()?.to_owned(),
+                    arn: g
+                        .db_cluster_parameter_group_arn()
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+            })
+            .filter(|g| g.name.starts_with(prefix))
             .collect())
+    }
+
+    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        let out = self
+            .client
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(sdk_error("ListTagsForResource"))?;
+        Ok(tag_map(out.tag_list()))
     }
 
     async fn parameters(&self, name: &str) -> Result<BTreeMap<String, String>, AwsError> {
@@ -437,6 +474,7 @@ impl SecretsApi for SecretsManager {
             name: described.name().unwrap_or(name).to_owned(),
             value,
             deleted,
+            tags: secret_tag_map(described.tags()),
         }))
     }
 
@@ -493,6 +531,7 @@ impl SecretsApi for SecretsManager {
                     value: values.get(&arn).cloned(),
                     deleted: s.deleted_date().is_some(),
                     name: s.name().unwrap_or_default().to_owned(),
+                    tags: secret_tag_map(s.tags()),
                     arn,
                 }
             })

@@ -1,6 +1,6 @@
 //! The database component: observe, the pure plan, and apply with waits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -20,7 +20,9 @@ use crate::{
 /// Creating a cluster or instance takes 10+ minutes on AWS; deleting one, several.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 
-/// Everything of the stack's database that exists.
+/// Everything of the stack's database that exists: only what carries the stack's and the
+/// component's tags. What has a name the stack uses but is not the stack's is noted as
+/// foreign: never adopted, changed or deleted, and a create of its name is refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatabaseObserved {
     pub cluster: Option<ObservedCluster>,
@@ -28,11 +30,21 @@ pub struct DatabaseObserved {
     pub foreign_cluster: bool,
     /// Instances by index (`<stack>-db-<index>`).
     pub instances: BTreeMap<u8, ObservedInstance>,
+    /// Ids of instances in the stack's cluster that are not the stack's.
+    pub foreign_instances: BTreeSet<String>,
+    /// The subnet ids of the stack's subnet group.
     pub subnet_group: Option<Vec<String>>,
+    /// A subnet group named `<stack>-db` exists but is not the stack's.
+    pub foreign_subnet_group: bool,
     /// The stack's parameter groups and their user-set parameters.
     pub parameter_groups: BTreeMap<String, BTreeMap<String, String>>,
+    /// Names of parameter groups with the stack's prefix that are not the stack's (another
+    /// stack's whose name extends this one's, say `prod-db-eu`'s for `prod`).
+    pub foreign_parameter_groups: BTreeSet<String>,
     pub master_secret: Option<ObservedSecret>,
     pub url_secret: Option<ObservedSecret>,
+    /// Names of secrets under the stack's secret path that are not the stack's.
+    pub foreign_secrets: BTreeSet<String>,
 }
 
 /// One step of a database plan: what to do, with the spec it carries out.
@@ -103,6 +115,36 @@ fn instance_index(stack: &Stack, id: &str) -> Option<u8> {
         .ok()
 }
 
+/// Refuses the create of a name that something not the stack's already has.
+fn refuse_if_foreign(
+    change: Change<DbAction>,
+    stack: &Stack,
+    kind: &str,
+    name: &str,
+    foreign: bool,
+) -> Change<DbAction> {
+    if foreign {
+        change.refuse(stack.foreign_refusal(COMPONENT, kind, name))
+    } else {
+        change
+    }
+}
+
+/// Deleting or replacing the cluster would take instances that are not the stack's with it.
+fn foreign_instances_refusal(cluster: &str, obs: &DatabaseObserved) -> Option<String> {
+    (!obs.foreign_instances.is_empty()).then(|| {
+        format!(
+            "cluster {cluster} holds instances that are not the stack's ({}); berth deletes only \
+             the stack's own: remove them first",
+            obs.foreign_instances
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
 /// The pure plan.
 pub fn plan(
     stack: &Stack,
@@ -152,14 +194,20 @@ fn plan_present(
 
     // The master secret.
     match &obs.master_secret {
-        None => changes.push(Change::new(
-            address::master_secret(),
-            Action::Create,
-            vec![
-                FieldDiff::added("name", names::master_secret(stack)),
-                FieldDiff::sensitive("password", false, true),
-            ],
-            DbAction::EnsureMasterSecret { restore: false },
+        None => changes.push(refuse_if_foreign(
+            Change::new(
+                address::master_secret(),
+                Action::Create,
+                vec![
+                    FieldDiff::added("name", names::master_secret(stack)),
+                    FieldDiff::sensitive("password", false, true),
+                ],
+                DbAction::EnsureMasterSecret { restore: false },
+            ),
+            stack,
+            "secret",
+            &names::master_secret(stack),
+            obs.foreign_secrets.contains(&names::master_secret(stack)),
         )),
         Some(secret) if secret.deleted => changes.push(Change::new(
             address::master_secret(),
@@ -176,16 +224,22 @@ fn plan_present(
         s
     });
     match (&obs.subnet_group, &wanted_subnets) {
-        (None, _) => changes.push(Change::new(
-            address::subnet_group(),
-            Action::Create,
-            vec![FieldDiff::added(
-                "subnets",
-                wanted_subnets
-                    .as_ref()
-                    .map_or(KNOWN_AFTER_APPLY.to_owned(), |s| s.join(",")),
-            )],
-            DbAction::CreateSubnetGroup,
+        (None, _) => changes.push(refuse_if_foreign(
+            Change::new(
+                address::subnet_group(),
+                Action::Create,
+                vec![FieldDiff::added(
+                    "subnets",
+                    wanted_subnets
+                        .as_ref()
+                        .map_or(KNOWN_AFTER_APPLY.to_owned(), |s| s.join(",")),
+                )],
+                DbAction::CreateSubnetGroup,
+            ),
+            stack,
+            "DB subnet group",
+            &names::subnet_group(stack),
+            obs.foreign_subnet_group,
         )),
         (Some(have), Some(want)) => {
             let mut have = have.clone();
@@ -210,18 +264,24 @@ fn plan_present(
 
     // Parameter group forcing TLS.
     match obs.parameter_groups.get(&group_name) {
-        None => changes.push(Change::new(
-            address::parameter_group(&family.replace('.', "-")),
-            Action::Create,
-            vec![
-                FieldDiff::added("family", &family),
-                FieldDiff::added(tls_name, tls_value),
-            ],
-            DbAction::SyncParameterGroup {
-                name: group_name.clone(),
-                family: family.clone(),
-                create: true,
-            },
+        None => changes.push(refuse_if_foreign(
+            Change::new(
+                address::parameter_group(&family.replace('.', "-")),
+                Action::Create,
+                vec![
+                    FieldDiff::added("family", &family),
+                    FieldDiff::added(tls_name, tls_value),
+                ],
+                DbAction::SyncParameterGroup {
+                    name: group_name.clone(),
+                    family: family.clone(),
+                    create: true,
+                },
+            ),
+            stack,
+            "cluster parameter group",
+            &group_name,
+            obs.foreign_parameter_groups.contains(&group_name),
         )),
         Some(params) if params.get(tls_name).map(String::as_str) != Some(tls_value) => changes
             .push(Change::new(
@@ -269,15 +329,13 @@ fn plan_present(
                 fields,
                 DbAction::CreateCluster,
             );
-            changes.push(if obs.foreign_cluster {
-                change.refuse(format!(
-                    "a cluster named {} exists without berth's tags; tag it berth:stack={} to adopt it, or pick another stack name",
-                    names::cluster(stack),
-                    stack.name()
-                ))
-            } else {
-                change
-            });
+            changes.push(refuse_if_foreign(
+                change,
+                stack,
+                "cluster",
+                &names::cluster(stack),
+                obs.foreign_cluster,
+            ));
         }
         Some(have) => {
             let fixed: Vec<FieldDiff> = [
@@ -311,7 +369,9 @@ fn plan_present(
                     fields,
                     DbAction::ReplaceCluster,
                 );
-                changes.push(if grants.replace_database {
+                changes.push(if let Some(reason) = foreign_instances_refusal(&have.id, obs) {
+                    change.refuse(reason)
+                } else if grants.replace_database {
                     change
                 } else {
                     change.refuse(format!(
@@ -416,14 +476,21 @@ fn plan_present(
                 refused: None,
                 step: None, // carried by the cluster's replacement
             }),
-            None => changes.push(Change::new(
-                addr,
-                Action::Create,
-                vec![
-                    FieldDiff::added("identifier", names::instance(stack, index)),
-                    FieldDiff::added("class", &spec.instance_class),
-                ],
-                DbAction::CreateInstance { index },
+            None => changes.push(refuse_if_foreign(
+                Change::new(
+                    addr,
+                    Action::Create,
+                    vec![
+                        FieldDiff::added("identifier", names::instance(stack, index)),
+                        FieldDiff::added("class", &spec.instance_class),
+                    ],
+                    DbAction::CreateInstance { index },
+                ),
+                stack,
+                "database instance",
+                &names::instance(stack, index),
+                obs.foreign_instances
+                    .contains(&names::instance(stack, index)),
             )),
             Some(have) if have.class != spec.instance_class => {
                 resize.push(have);
@@ -484,14 +551,20 @@ fn plan_present(
         _ => None,
     };
     match &obs.url_secret {
-        None => changes.push(Change::new(
-            address::url_secret(),
-            Action::Create,
-            vec![
-                FieldDiff::added("name", names::url_secret(stack)),
-                FieldDiff::sensitive("url", false, true),
-            ],
-            DbAction::PutUrlSecret { create: true },
+        None => changes.push(refuse_if_foreign(
+            Change::new(
+                address::url_secret(),
+                Action::Create,
+                vec![
+                    FieldDiff::added("name", names::url_secret(stack)),
+                    FieldDiff::sensitive("url", false, true),
+                ],
+                DbAction::PutUrlSecret { create: true },
+            ),
+            stack,
+            "secret",
+            &names::url_secret(stack),
+            obs.foreign_secrets.contains(&names::url_secret(stack)),
         )),
         Some(have) if have.deleted || desired_url.is_none() || have.value != desired_url => changes
             .push(Change::new(
@@ -541,7 +614,9 @@ fn plan_absent(stack: &Stack, grants: &Grants, obs: &DatabaseObserved) -> Vec<Ch
                 instance_ids: instance_ids.clone(),
             },
         );
+        let foreign = foreign_instances_refusal(&cluster.id, obs);
         changes.push(match (grants.delete_database, cluster.deletion_protection) {
+            _ if foreign.is_some() => change.refuse(foreign.unwrap_or_default()),
             (true, _) => change,
             (false, true) => change.refuse(format!(
                 "cluster {} has deletion protection on; delete it only with --delete-database, which lifts the \
@@ -1158,7 +1233,10 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
     }
 
     /// The cluster by name and its instances (one call), the subnet group by name, the
-    /// stack's parameter groups (one paged list), the two secrets.
+    /// parameter groups with the stack's prefix (one paged list), the stack's secrets (one
+    /// list); then the tags of the subnet and parameter groups (RDS lists them apart), and the
+    /// parameters of the stack's parameter groups. Only what the tags say is the stack's is
+    /// kept; what is named like it but is not, is noted as foreign.
     async fn observe(&self, stack: &Stack) -> Result<DatabaseObserved, ComponentError> {
         let observe_err = |what| move |source| ComponentError::Observe { what, source };
         let cluster_id = names::cluster(stack);
@@ -1195,48 +1273,83 @@ impl<R: RdsApi, S: SecretsApi> Component for Database<R, S> {
                     .map_err(observe_err("database secrets"))
             },
         )?;
-        let parameter_groups = try_join_all(groups.into_iter().map(|name| async move {
+        // Names and prefixes only find candidates; their tags say which are the stack's.
+        let ours = |tags: &BTreeMap<String, String>| stack.owns(COMPONENT, tags);
+        let (subnet_group_tags, group_tags) = futures::try_join!(
+            async {
+                match &subnet_group {
+                    Some(group) => self.rds.tags(&group.arn).await.map(Some),
+                    None => Ok(None),
+                }
+                .map_err(observe_err("database subnet group tags"))
+            },
+            try_join_all(groups.iter().map(|group| async move {
+                self.rds
+                    .tags(&group.arn)
+                    .await
+                    .map_err(observe_err("database parameter group tags"))
+            })),
+        )?;
+        let foreign_subnet_group =
+            subnet_group.is_some() && !subnet_group_tags.is_some_and(|t| ours(&t));
+        let subnet_group = subnet_group
+            .filter(|_| !foreign_subnet_group)
+            .map(|g| g.subnet_ids);
+        let (groups, foreign_groups): (Vec<_>, Vec<_>) = groups
+            .into_iter()
+            .zip(group_tags)
+            .partition(|(_, tags)| ours(tags));
+        let parameter_groups = try_join_all(groups.into_iter().map(|(group, _)| async move {
             let parameters = self
                 .rds
-                .parameters(&name)
+                .parameters(&group.name)
                 .await
                 .map_err(observe_err("database parameters"))?;
-            Ok::<_, ComponentError>((name, parameters))
+            Ok::<_, ComponentError>((group.name, parameters))
         }))
         .await?
         .into_iter()
         .collect();
+        let (secrets, foreign_secrets): (Vec<_>, Vec<_>) =
+            secrets.into_iter().partition(|s| ours(&s.tags));
         let find = |name: String| secrets.iter().find(|s| s.name == name).cloned();
         let master_secret = find(names::master_secret(stack));
         let url_secret = find(names::url_secret(stack));
         let (cluster, foreign_cluster) = match cluster {
-            Some(c) if stack.owns(&c.tags) => (Some(c), false),
+            Some(c) if ours(&c.tags) => (Some(c), false),
             Some(_) => (None, true),
             None => (None, false),
         };
+        // Someone else's cluster's instances are not looked at; in the stack's cluster, an
+        // instance without the stack's tags is someone else's.
+        let (instances, foreign_instances): (Vec<_>, Vec<_>) = if foreign_cluster {
+            (Vec::new(), Vec::new())
+        } else {
+            instances.into_iter().partition(|i| ours(&i.tags))
+        };
+        let writers = cluster
+            .as_ref()
+            .map(|c| c.writers.clone())
+            .unwrap_or_default();
         Ok(DatabaseObserved {
-            instances: if foreign_cluster {
-                BTreeMap::new()
-            } else {
-                let writers = cluster
-                    .as_ref()
-                    .map(|c| c.writers.clone())
-                    .unwrap_or_default();
-                instances
-                    .into_iter()
-                    .map(|i| ObservedInstance {
-                        writer: writers.contains(&i.id),
-                        ..i
-                    })
-                    .filter_map(|i| Some((instance_index(stack, &i.id)?, i)))
-                    .collect()
-            },
+            instances: instances
+                .into_iter()
+                .map(|i| ObservedInstance {
+                    writer: writers.contains(&i.id),
+                    ..i
+                })
+                .filter_map(|i| Some((instance_index(stack, &i.id)?, i)))
+                .collect(),
+            foreign_instances: foreign_instances.into_iter().map(|i| i.id).collect(),
             cluster,
             foreign_cluster,
             subnet_group,
+            foreign_subnet_group,
             parameter_groups,
+            foreign_parameter_groups: foreign_groups.into_iter().map(|(g, _)| g.name).collect(),
             master_secret,
             url_secret,
+            foreign_secrets: foreign_secrets.into_iter().map(|s| s.name).collect(),
         })
     }
 

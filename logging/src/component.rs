@@ -1,12 +1,13 @@
 //! The logging component: observe the stack's log groups, plan against the spec, apply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use berth_core::{
     apply_phased, Action, Address, AwsError, AwsResultExt, Change, Component, ComponentError,
-    Event, FieldDiff, Grants, Phased, Plan, Reporter, Stack,
+    FieldDiff, Grants, Phased, Plan, Reporter, Stack,
 };
+use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::api::{LogsApi, ObservedLogGroup};
@@ -26,10 +27,13 @@ fn address(service: &str) -> Address {
     Address::new(COMPONENT, "log_group", service)
 }
 
-/// What exists: the stack's log groups keyed by service name.
+/// What exists: the stack's log groups keyed by service name, and the service names of groups
+/// under the stack's prefix that are not the stack's (never changed or deleted; configuring
+/// one of their names is refused).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoggingObserved {
     pub groups: BTreeMap<String, ObservedLogGroup>,
+    pub foreign: BTreeSet<String>,
 }
 
 /// One step of a logging plan.
@@ -49,7 +53,6 @@ pub enum LogStep {
     },
     Delete {
         name: String,
-        arn: String,
     },
 }
 
@@ -102,13 +105,7 @@ impl<A: LogsApi> Logging<A> {
         &self.api
     }
 
-    async fn apply_step(
-        &self,
-        stack: &Stack,
-        address: &Address,
-        step: &LogStep,
-        reporter: &dyn Reporter,
-    ) -> Result<(), ComponentError> {
+    async fn apply_step(&self, stack: &Stack, step: &LogStep) -> Result<(), ComponentError> {
         match step {
             LogStep::Create {
                 service,
@@ -155,29 +152,16 @@ impl<A: LogsApi> Logging<A> {
                 }
                 .map_err(update_err)?;
             }
-            LogStep::Delete { name, arn } => {
-                let delete_err =
-                    |source| ComponentError::apply("deleting", format!("log group {name}"))(source);
-                let tags = match self.api.group_tags(arn).await {
-                    Ok(tags) => tags,
-                    Err(err) if err.is_not_found() => return Ok(()),
-                    Err(err) => return Err(delete_err(err)),
-                };
-                if !stack.owns(&tags) {
-                    reporter.report(Event::Note {
-                        address: address.clone(),
-                        message: format!(
-                            "left {name} in place: it is not tagged berth:stack={}",
-                            stack.name()
-                        ),
-                    });
-                    return Ok(());
-                }
+            // Observe confirmed by its tags that the group is the stack's.
+            LogStep::Delete { name } => {
                 self.api
                     .delete_group(name)
                     .await
                     .ok_if_not_found()
-                    .map_err(delete_err)?;
+                    .map_err(ComponentError::apply(
+                        "deleting",
+                        format!("log group {name}"),
+                    ))?;
             }
         }
         Ok(())
@@ -198,7 +182,11 @@ pub fn plan(stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Pl
             if let Some(key) = &want.kms_key_arn {
                 fields.push(FieldDiff::added("kms_key_arn", key));
             }
-            changes.push(Change::new(
+            let refusal = observed
+                .foreign
+                .contains(service)
+                .then(|| stack.foreign_refusal(COMPONENT, "log group", &name));
+            let change = Change::new(
                 address,
                 Action::Create,
                 fields,
@@ -207,7 +195,11 @@ pub fn plan(stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Pl
                     name,
                     spec: want.clone(),
                 },
-            ));
+            );
+            changes.push(match refusal {
+                Some(reason) => change.refuse(reason),
+                None => change,
+            });
             continue;
         };
         let mut fields = Vec::new();
@@ -250,7 +242,6 @@ pub fn plan(stack: &Stack, spec: &LoggingSpec, observed: &LoggingObserved) -> Pl
                 vec![FieldDiff::removed("name", &have.name)],
                 LogStep::Delete {
                     name: have.name.clone(),
-                    arn: have.arn.clone(),
                 },
             ));
         }
@@ -270,6 +261,9 @@ impl<A: LogsApi> Component for Logging<A> {
         COMPONENT
     }
 
+    /// One paged DescribeLogGroups with the stack's prefix, then each group's tags
+    /// (CloudWatch Logs has no batch call for them), concurrently: a prefix is anyone's, the
+    /// tags say which groups are the stack's.
     async fn observe(&self, stack: &Stack) -> Result<LoggingObserved, ComponentError> {
         let prefix = group_prefix(stack);
         let groups = self
@@ -277,16 +271,32 @@ impl<A: LogsApi> Component for Logging<A> {
             .list_groups(&prefix)
             .await
             .map_err(ComponentError::observe("log groups"))?;
-        Ok(LoggingObserved {
-            groups: groups
-                .into_iter()
-                .filter_map(|g| {
-                    let service = g.name.strip_prefix(&prefix)?.to_owned();
-                    // Nested names (`/berth/prod/web/x`) are not one of ours.
-                    (!service.is_empty() && !service.contains('/')).then_some((service, g))
-                })
-                .collect(),
-        })
+        let candidates = groups.into_iter().filter_map(|g| {
+            let service = g.name.strip_prefix(&prefix)?.to_owned();
+            // Nested names (`/berth/prod/web/x`) are not one of ours.
+            (!service.is_empty() && !service.contains('/')).then_some((service, g))
+        });
+        let tagged = try_join_all(candidates.map(|(service, group)| async move {
+            match self.api.group_tags(&group.arn).await {
+                Ok(tags) => Ok(Some((service, group, tags))),
+                // Deleted since it was listed.
+                Err(err) if err.is_not_found() => Ok(None),
+                Err(source) => Err(ComponentError::Observe {
+                    what: "log group tags",
+                    source,
+                }),
+            }
+        }))
+        .await?;
+        let mut observed = LoggingObserved::default();
+        for (service, group, tags) in tagged.into_iter().flatten() {
+            if stack.owns(COMPONENT, &tags) {
+                observed.groups.insert(service, group);
+            } else {
+                observed.foreign.insert(service);
+            }
+        }
+        Ok(observed)
     }
 
     fn plan(
@@ -311,8 +321,8 @@ impl<A: LogsApi> Component for Logging<A> {
             plan,
             (),
             reporter,
-            |change, step, _, _| async move {
-                self.apply_step(stack, &change.address, step, reporter)
+            |_, step, _, _| async move {
+                self.apply_step(stack, step)
                     .await
                     .map(|()| Vec::<()>::new())
             },

@@ -1,18 +1,34 @@
 //! The facades of berth-network — EC2, Elastic Load Balancing v2, Cloud Map — with only the
-//! calls it makes, in domain types. `list_*` calls filter by the stack's tag and read every page.
+//! calls it makes, in domain types. `list_*` calls filter by the stack's tag and read every page;
+//! the filter only narrows the list (some endpoints ignore it): observe checks each item's tags.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use berth_core::stack::TAG_ADDRESS;
 use berth_core::{AwsError, Tags};
 use ipnet::Ipv4Net;
 
-/// Any tagged EC2 resource: its id and the value of its `berth:address` tag.
+/// Any tagged EC2 resource: its id, its tags and the value of its `berth:address` tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tagged<T> {
     pub id: String,
     pub address: String,
+    /// All its tags: observe keeps the resource only if they say it is the stack's.
+    pub tags: BTreeMap<String, String>,
     pub detail: T,
+}
+
+impl<T> Tagged<T> {
+    /// A resource as listed; its address is read from its tags.
+    pub fn new(id: impl Into<String>, tags: BTreeMap<String, String>, detail: T) -> Self {
+        Self {
+            id: id.into(),
+            address: tags.get(TAG_ADDRESS).cloned().unwrap_or_default(),
+            tags,
+            detail,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 //! websockets), and a Cloud Map private DNS namespace for node discovery.
 //!
 //! EC2 resources are found by the stack's tag (one list call per resource type), load
-//! balancers and target groups by their `<stack>-<name>` names, the namespace by its name.
+//! balancers and target groups by their `<stack>-<name>` names, the namespace among the
+//! account's; each is kept only if its own tags say it is the stack's.
 
 pub mod api;
 mod apply;

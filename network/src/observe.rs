@@ -1,8 +1,11 @@
 //! Observing the network: one list call per resource type, filtered by the stack's tag (EC2)
 //! or by name (load balancers, target groups, namespace), then the few details that have no
 //! list form (VPC DNS attributes, load balancer and target group attributes, listeners).
+//! Whatever a list returns, only items whose own tags name the stack and the component are
+//! kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
 use berth_core::Stack;
 use futures::future::try_join_all;
@@ -10,7 +13,7 @@ use futures::future::try_join_all;
 use crate::api::*;
 use berth_core::ComponentError;
 
-use crate::{address, LbRole, ListenerRole, RouteTableKey, SgRole, Tier};
+use crate::{address, LbRole, ListenerRole, RouteTableKey, SgRole, Tier, COMPONENT};
 
 /// A load balancer with its deletion protection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,47 @@ pub struct NetworkObserved {
     pub target_groups: BTreeMap<LbRole, TargetGroupState>,
     pub listeners: BTreeMap<ListenerRole, ObservedListener>,
     pub namespace: Option<ObservedNamespace>,
+    /// Load balancers and target groups with the names the stack would use that are not the
+    /// stack's: never adopted, changed or deleted; plan refuses to create their namesakes.
+    pub foreign_load_balancers: BTreeSet<LbRole>,
+    pub foreign_target_groups: BTreeSet<LbRole>,
+}
+
+/// One EC2 list, cut down to what is the stack's. The tag filter sent with the list call only
+/// narrows it (the emulator ignores it for NAT gateways, and a filter is no proof): an item is
+/// kept only if its own tags name the stack and the network component.
+async fn owned<T>(
+    stack: &Stack,
+    what: &'static str,
+    listed: impl Future<Output = Result<Vec<Tagged<T>>, berth_core::AwsError>>,
+) -> Result<Vec<Tagged<T>>, ComponentError> {
+    let items = listed.await.map_err(observe_err(what))?;
+    Ok(items
+        .into_iter()
+        .filter(|item| stack.owns(COMPONENT, &item.tags))
+        .collect())
+}
+
+/// Sorts what was found by name into the stack's, by role, and the roles whose name is taken
+/// by something that is not the stack's.
+fn by_role<T>(
+    found: Vec<T>,
+    role_of: impl Fn(&T) -> Option<LbRole>,
+    ours: impl Fn(&T) -> bool,
+    foreign: &mut BTreeSet<LbRole>,
+) -> Vec<(LbRole, T)> {
+    let mut owned = Vec::new();
+    for item in found {
+        let Some(role) = role_of(&item) else {
+            continue;
+        };
+        if ours(&item) {
+            owned.push((role, item));
+        } else {
+            foreign.insert(role);
+        }
+    }
+    owned
 }
 
 fn keyed<T, K: Ord>(
@@ -95,38 +139,14 @@ where
     let name = stack.name().as_str();
     let roles = [LbRole::Application, LbRole::Websocket];
     let (vpcs, igws, subnets, eips, nats, tables, endpoints, groups) = futures::try_join!(
-        async { ec2.list_vpcs(name).await.map_err(observe_err("VPC")) },
-        async {
-            ec2.list_internet_gateways(name)
-                .await
-                .map_err(observe_err("internet gateway"))
-        },
-        async { ec2.list_subnets(name).await.map_err(observe_err("subnets")) },
-        async {
-            ec2.list_addresses(name)
-                .await
-                .map_err(observe_err("elastic IPs"))
-        },
-        async {
-            ec2.list_nat_gateways(name)
-                .await
-                .map_err(observe_err("NAT gateways"))
-        },
-        async {
-            ec2.list_route_tables(name)
-                .await
-                .map_err(observe_err("route tables"))
-        },
-        async {
-            ec2.list_vpc_endpoints(name)
-                .await
-                .map_err(observe_err("VPC endpoints"))
-        },
-        async {
-            ec2.list_security_groups(name)
-                .await
-                .map_err(observe_err("security groups"))
-        },
+        owned(stack, "VPC", ec2.list_vpcs(name)),
+        owned(stack, "internet gateway", ec2.list_internet_gateways(name)),
+        owned(stack, "subnets", ec2.list_subnets(name)),
+        owned(stack, "elastic IPs", ec2.list_addresses(name)),
+        owned(stack, "NAT gateways", ec2.list_nat_gateways(name)),
+        owned(stack, "route tables", ec2.list_route_tables(name)),
+        owned(stack, "VPC endpoints", ec2.list_vpc_endpoints(name)),
+        owned(stack, "security groups", ec2.list_security_groups(name)),
     )?;
     let (lbs, tgs, namespaces) = futures::try_join!(
         async {
@@ -193,6 +213,8 @@ where
     };
 
     // Load balancers and target groups are found by name; their tags confirm they are ours.
+    // One with the stack's name that is not the stack's is remembered, so that plan refuses
+    // to create (and so adopt) it.
     let arns: Vec<String> = lbs
         .iter()
         .map(|l| l.arn.clone())
@@ -205,27 +227,19 @@ where
             .await
             .map_err(observe_err("load balancer tags"))?
     };
-    let owned = |arn: &str| tags.get(arn).is_some_and(|t| stack.owns(t));
-    let lbs: Vec<(LbRole, ObservedLoadBalancer)> = lbs
-        .into_iter()
-        .filter(|lb| owned(&lb.arn))
-        .filter_map(|lb| {
-            Some((
-                roles.into_iter().find(|r| lb_name(stack, *r) == lb.name)?,
-                lb,
-            ))
-        })
-        .collect();
-    let tgs: Vec<(LbRole, ObservedTargetGroup)> = tgs
-        .into_iter()
-        .filter(|tg| owned(&tg.arn))
-        .filter_map(|tg| {
-            Some((
-                roles.into_iter().find(|r| tg_name(stack, *r) == tg.name)?,
-                tg,
-            ))
-        })
-        .collect();
+    let ours = |arn: &str| tags.get(arn).is_some_and(|t| stack.owns(COMPONENT, t));
+    let lbs = by_role(
+        lbs,
+        |lb| roles.into_iter().find(|r| lb_name(stack, *r) == lb.name),
+        |lb| ours(&lb.arn),
+        &mut observed.foreign_load_balancers,
+    );
+    let tgs = by_role(
+        tgs,
+        |tg| roles.into_iter().find(|r| tg_name(stack, *r) == tg.name),
+        |tg| ours(&tg.arn),
+        &mut observed.foreign_target_groups,
+    );
 
     let vpc_id = observed.vpc.as_ref().map(|v| v.id.clone());
     let group_ids: Vec<String> = observed
@@ -288,7 +302,7 @@ where
                     .namespace_tags(&ns.arn)
                     .await
                     .map_err(observe_err("namespace tags"))?;
-                Ok::<_, ComponentError>(stack.owns(&tags).then(|| ns.clone()))
+                Ok::<_, ComponentError>(stack.owns(COMPONENT, &tags).then(|| ns.clone()))
             }))
             .await?;
             Ok::<_, ComponentError>(owned.into_iter().flatten().next())
@@ -325,3 +339,6 @@ where
     observed.namespace = namespace;
     Ok(observed)
 }
+
+#[cfg(test)]
+mod tests;

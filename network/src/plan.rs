@@ -10,7 +10,8 @@ use ipnet::Ipv4Net;
 use crate::api::*;
 use crate::observe::NetworkObserved;
 use crate::{
-    address, LbRole, ListenerRole, NatMode, NetworkSpec, RouteTableKey, SgRole, Tier, EPMD_PORT,
+    address, LbRole, ListenerRole, NatMode, NetworkSpec, RouteTableKey, SgRole, Tier, COMPONENT,
+    EPMD_PORT,
 };
 
 /// A change carried out by another change's step (an elastic IP by its NAT gateway's).
@@ -1003,19 +1004,27 @@ pub fn plan(
     for (role, (settings, attributes, protection)) in &target_groups {
         let lb_addr = address::load_balancer(*role);
         match obs.load_balancers.get(role) {
-            None => changes.push(Change::new(
-                lb_addr,
-                Action::Create,
-                vec![
-                    FieldDiff::added("name", stack.resource_name(role.key())),
-                    FieldDiff::added("deletion_protection", protection),
-                ],
-                NetStep::CreateLoadBalancer {
-                    role: *role,
-                    deletion_protection: *protection,
-                    azs: spec.map(|s| s.azs.clone()).unwrap_or_default(),
-                },
-            )),
+            None => {
+                let name = stack.resource_name(role.key());
+                let change = Change::new(
+                    lb_addr,
+                    Action::Create,
+                    vec![
+                        FieldDiff::added("name", &name),
+                        FieldDiff::added("deletion_protection", protection),
+                    ],
+                    NetStep::CreateLoadBalancer {
+                        role: *role,
+                        deletion_protection: *protection,
+                        azs: spec.map(|s| s.azs.clone()).unwrap_or_default(),
+                    },
+                );
+                changes.push(if obs.foreign_load_balancers.contains(role) {
+                    change.refuse(stack.foreign_refusal(COMPONENT, "load balancer", &name))
+                } else {
+                    change
+                });
+            }
             Some(have) => {
                 let mut fields = Vec::new();
                 let deletion_protection = (have.deletion_protection != *protection).then(|| {
@@ -1066,20 +1075,28 @@ pub fn plan(
         }
         let tg_addr = address::target_group(*role);
         match obs.target_groups.get(role) {
-            None => changes.push(Change::new(
-                tg_addr,
-                Action::Create,
-                vec![
-                    FieldDiff::added("protocol", &settings.protocol),
-                    FieldDiff::added("port", settings.port),
-                    FieldDiff::added("target_type", &settings.target_type),
-                ],
-                NetStep::CreateTargetGroup {
-                    role: *role,
-                    settings: settings.clone(),
-                    attributes: attributes.clone(),
-                },
-            )),
+            None => {
+                let change = Change::new(
+                    tg_addr,
+                    Action::Create,
+                    vec![
+                        FieldDiff::added("protocol", &settings.protocol),
+                        FieldDiff::added("port", settings.port),
+                        FieldDiff::added("target_type", &settings.target_type),
+                    ],
+                    NetStep::CreateTargetGroup {
+                        role: *role,
+                        settings: settings.clone(),
+                        attributes: attributes.clone(),
+                    },
+                );
+                changes.push(if obs.foreign_target_groups.contains(role) {
+                    let name = stack.resource_name(role.target_group_key());
+                    change.refuse(stack.foreign_refusal(COMPONENT, "target group", &name))
+                } else {
+                    change
+                });
+            }
             Some(have) => {
                 let vpc_changed = obs.vpc.as_ref().is_some_and(|v| v.id != have.tg.vpc_id);
                 let fixed_changed = have.tg.settings.protocol != settings.protocol

@@ -294,11 +294,7 @@ pub fn plan(
                 },
             );
             changes.push(if observed.foreign.contains(short) {
-                change.refuse(format!(
-                    "a repository named {name} exists without berth's tags; tag it \
-                     berth:stack={} to adopt it, or delete it",
-                    stack.name()
-                ))
+                change.refuse(stack.foreign_refusal(COMPONENT, "repository", &name))
             } else {
                 change
             });
@@ -438,7 +434,7 @@ impl<A: EcrApi> Component for Registry<A> {
                 .repository_tags(&repository.arn)
                 .await
                 .map_err(read_err(&repository.name))?;
-            if !stack.owns(&tags) {
+            if !stack.owns(COMPONENT, &tags) {
                 return Ok((repository, None));
             }
             let (lifecycle_policy, image_count) = futures::try_join!(

@@ -86,7 +86,7 @@ fn converged(spec: &DatabaseSpec) -> DatabaseObserved {
             parameter_group: names::parameter_group(&stack(), &family),
             subnet_group: "prod-db".into(),
             security_group_ids: vec!["sg-db".into()],
-            tags: [("berth:stack".to_owned(), "prod".to_owned())].into(),
+            tags: owned_tags(&address::cluster(), "prod-db"),
             writers: vec!["prod-db-1".into()],
         }),
         foreign_cluster: false,
@@ -100,6 +100,7 @@ fn converged(spec: &DatabaseSpec) -> DatabaseObserved {
                         class: spec.instance_class.clone(),
                         status: "available".into(),
                         writer: i == 1,
+                        tags: owned_tags(&address::instance(i), &format!("prod-db-{i}")),
                     },
                 )
             })
@@ -115,6 +116,7 @@ fn converged(spec: &DatabaseSpec) -> DatabaseObserved {
             name: "berth/prod/database/master".into(),
             value: Some(serde_json::json!({"password": PASSWORD}).to_string()),
             deleted: false,
+            tags: owned_tags(&address::master_secret(), "berth/prod/database/master"),
         }),
         url_secret: Some(ObservedSecret {
             arn: "arn:secret:url".into(),
@@ -124,8 +126,14 @@ fn converged(spec: &DatabaseSpec) -> DatabaseObserved {
                     .url("berth", PASSWORD, &endpoint, spec.port, "prod"),
             ),
             deleted: false,
+            tags: owned_tags(&address::url_secret(), "berth/prod/database/url"),
         }),
+        ..DatabaseObserved::default()
     }
+}
+
+fn owned_tags(address: &Address, name: &str) -> BTreeMap<String, String> {
+    stack().tags(COMPONENT, address, name).0
 }
 
 fn changed(plan: &Plan<DbStep>) -> Vec<(String, Action)> {
@@ -373,6 +381,7 @@ async fn resizing_goes_one_instance_at_a_time_waiting_for_each() {
                 class: "db.r6g.xlarge".into(),
                 status: "available".into(),
                 writer: false,
+                tags: BTreeMap::new(),
             })
             .collect())
     });
@@ -513,4 +522,215 @@ async fn a_master_secret_left_by_an_interrupted_run_is_kept() {
         .apply(&stack(), &plan, &DatabaseObserved::default(), &NullReporter)
         .await
         .unwrap();
+}
+
+#[test]
+fn names_taken_by_what_is_not_the_stacks_are_refused_by_name_never_adopted() {
+    let spec = spec(Engine::Docdb);
+    let obs = DatabaseObserved {
+        foreign_subnet_group: true,
+        foreign_parameter_groups: ["prod-db-docdb5-0".to_owned()].into(),
+        foreign_secrets: ["berth/prod/database/master".to_owned()].into(),
+        ..DatabaseObserved::default()
+    };
+    let plan = plan(&stack(), &target(Some(spec), Default::default()), &obs);
+    let refused: BTreeMap<String, String> = plan
+        .refused()
+        .map(|c| (c.address.to_string(), c.refused.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        refused.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "database.master_secret",
+            "database.parameter_group[docdb5-0]",
+            "database.subnet_group"
+        ]
+    );
+    assert!(refused["database.subnet_group"].contains("DB subnet group named prod-db exists"));
+    assert!(refused["database.parameter_group[docdb5-0]"]
+        .contains("cluster parameter group named prod-db-docdb5-0 exists"));
+    assert!(refused["database.master_secret"]
+        .contains("secret named berth/prod/database/master exists"));
+}
+
+#[test]
+fn what_is_not_the_stacks_is_never_deleted() {
+    // `prod-db-eu`'s parameter group carries `prod`'s prefix.
+    let mut obs = converged(&spec(Engine::Docdb));
+    obs.foreign_parameter_groups
+        .insert("prod-db-eu-db-docdb5-0".into());
+    obs.foreign_secrets
+        .insert("berth/prod/database/other".into());
+    let up = plan(
+        &stack(),
+        &target(Some(spec(Engine::Docdb)), Default::default()),
+        &obs,
+    );
+    assert_eq!(changed(&up), []);
+    let everything = Grants {
+        delete_database: true,
+        skip_final_snapshot: true,
+        replace_database: true,
+        ..Grants::default()
+    };
+    let down = plan(&stack(), &target(None, everything), &obs);
+    let deleted: Vec<String> = down
+        .changes()
+        .iter()
+        .flat_map(|c| c.fields.iter())
+        .filter_map(|f| f.before.as_ref().map(|v| v.to_string()))
+        .collect();
+    assert!(
+        !deleted
+            .iter()
+            .any(|v| v.contains("prod-db-eu") || v.contains("other")),
+        "{deleted:?}"
+    );
+    assert!(down.refused().next().is_none());
+}
+
+#[test]
+fn instances_in_the_cluster_that_are_not_the_stacks_stop_its_deletion_and_their_names() {
+    let spec = spec(Engine::Docdb);
+    let mut obs = converged(&spec);
+    obs.instances.remove(&3);
+    obs.foreign_instances.insert("prod-db-3".into());
+    let up = plan(&stack(), &target(Some(spec), Default::default()), &obs);
+    let refused: Vec<(String, String)> = up
+        .refused()
+        .map(|c| (c.address.to_string(), c.refused.clone().unwrap()))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, "database.instance[3]");
+    assert!(refused[0].1.contains("database instance named prod-db-3"));
+    let down = plan(
+        &stack(),
+        &target(
+            None,
+            Grants {
+                delete_database: true,
+                ..Default::default()
+            },
+        ),
+        &obs,
+    );
+    let refusal = down.first_refusal().unwrap();
+    assert_eq!(refusal.0, "database.cluster");
+    assert!(
+        refusal
+            .1
+            .contains("holds instances that are not the stack's (prod-db-3)"),
+        "{}",
+        refusal.1
+    );
+}
+
+/// A facade over what `prod` and `prod-db-eu` (whose names share `prod-db-`) leave in one
+/// account, plus a hand-made subnet group named `prod-db`.
+fn shared_account() -> (MockRdsApi, MockSecretsApi) {
+    let eu = Stack::new(StackName::new("prod-db-eu").unwrap());
+    let mut rds = MockRdsApi::new();
+    let cluster = converged(&spec(Engine::Docdb)).cluster.unwrap();
+    rds.expect_cluster()
+        .withf(|id| id == "prod-db")
+        .returning(move |_| Ok(Some(cluster.clone())));
+    rds.expect_instances()
+        .withf(|id| id == "prod-db")
+        .returning(|_| {
+            Ok(vec![
+                ObservedInstance {
+                    id: "prod-db-1".into(),
+                    cluster_id: "prod-db".into(),
+                    tags: owned_tags(&address::instance(1), "prod-db-1"),
+                    ..Default::default()
+                },
+                ObservedInstance {
+                    id: "prod-db-2".into(),
+                    cluster_id: "prod-db".into(),
+                    ..Default::default()
+                },
+            ])
+        });
+    rds.expect_subnet_group()
+        .withf(|name| name == "prod-db")
+        .returning(|_| {
+            Ok(Some(ObservedSubnetGroup {
+                arn: "arn:subgrp:prod-db".into(),
+                subnet_ids: vec!["subnet-x".into()],
+            }))
+        });
+    rds.expect_parameter_groups()
+        .withf(|prefix| prefix == "prod-db-")
+        .returning(|_| {
+            Ok(["prod-db-docdb5-0", "prod-db-eu-db-docdb5-0"]
+                .into_iter()
+                .map(|name| ObservedParameterGroup {
+                    name: name.into(),
+                    arn: format!("arn:cluster-pg:{name}"),
+                })
+                .collect())
+        });
+    rds.expect_tags().returning(move |arn| {
+        let group = address::parameter_group("docdb5-0");
+        Ok(match arn {
+            "arn:cluster-pg:prod-db-docdb5-0" => owned_tags(&group, "prod-db-docdb5-0"),
+            "arn:cluster-pg:prod-db-eu-db-docdb5-0" => {
+                eu.tags(COMPONENT, &group, "prod-db-eu-db-docdb5-0").0
+            }
+            // The hand-made subnet group has no tags at all.
+            _ => BTreeMap::new(),
+        })
+    });
+    rds.expect_parameters()
+        .withf(|name| name == "prod-db-docdb5-0")
+        .returning(|_| Ok([("tls".to_owned(), "enabled".to_owned())].into()));
+    let mut secrets = MockSecretsApi::new();
+    secrets.expect_secrets().returning(|_| {
+        Ok(vec![
+            ObservedSecret {
+                arn: "arn:secret:master".into(),
+                name: "berth/prod/database/master".into(),
+                value: None,
+                deleted: false,
+                tags: owned_tags(&address::master_secret(), "berth/prod/database/master"),
+            },
+            ObservedSecret {
+                arn: "arn:secret:url".into(),
+                name: "berth/prod/database/url".into(),
+                value: None,
+                deleted: false,
+                tags: [("berth:stack".to_owned(), "prod".to_owned())].into(),
+            },
+        ])
+    });
+    (rds, secrets)
+}
+
+#[tokio::test]
+async fn observe_keeps_only_what_the_tags_say_is_the_stacks() {
+    let (rds, secrets) = shared_account();
+    let observed = Database::new(rds, secrets).observe(&stack()).await.unwrap();
+    assert!(observed.cluster.is_some());
+    assert_eq!(observed.instances.keys().copied().collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        observed.foreign_instances,
+        BTreeSet::from(["prod-db-2".to_owned()])
+    );
+    assert_eq!(observed.subnet_group, None);
+    assert!(observed.foreign_subnet_group);
+    assert_eq!(
+        observed.parameter_groups.keys().collect::<Vec<_>>(),
+        ["prod-db-docdb5-0"]
+    );
+    assert_eq!(
+        observed.foreign_parameter_groups,
+        BTreeSet::from(["prod-db-eu-db-docdb5-0".to_owned()])
+    );
+    assert!(observed.master_secret.is_some());
+    // Tagged for the stack but not by the database component: not the database's.
+    assert_eq!(observed.url_secret, None);
+    assert_eq!(
+        observed.foreign_secrets,
+        BTreeSet::from(["berth/prod/database/url".to_owned()])
+    );
 }

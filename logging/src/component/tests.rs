@@ -1,5 +1,7 @@
 //! Unit tests of the logging plan (pure) and apply (against a mocked facade).
 
+use std::collections::BTreeSet;
+
 use berth_core::{AwsError, ErrorClass, NullReporter, RecordingReporter, StackName};
 
 use super::*;
@@ -41,6 +43,7 @@ fn observed(groups: &[ObservedLogGroup]) -> LoggingObserved {
             .iter()
             .map(|g| (g.name.rsplit('/').next().unwrap().to_owned(), g.clone()))
             .collect(),
+        foreign: BTreeSet::new(),
     }
 }
 
@@ -229,33 +232,94 @@ async fn kms_changes_associate_and_disassociate() {
         .unwrap();
 }
 
+fn tags_of(stack: &str, component: &str, service: &str) -> BTreeMap<String, String> {
+    Stack::new(StackName::new(stack).unwrap())
+        .tags(
+            component,
+            &Address::new(component, "log_group", service),
+            service,
+        )
+        .0
+}
+
 #[tokio::test]
-async fn prune_leaves_groups_without_the_stack_tag_alone() {
+async fn observe_keeps_the_groups_tagged_for_the_stack_and_notes_the_others() {
     let mut api = MockLogsApi::new();
-    api.expect_group_tags()
-        .returning(|_| Ok([("team".to_owned(), "x".to_owned())].into()));
-    api.expect_delete_group().never();
-    let plan = plan(
-        &stack(),
-        &spec(&[]),
-        &observed(&[group("handmade", None, None)]),
+    api.expect_list_groups()
+        .withf(|prefix| prefix == "/berth/prod/")
+        .returning(|_| {
+            Ok(vec![
+                group("web", Some(30), None),
+                group("handmade", None, None),
+                group("copied", None, None),
+                group("gone", None, None),
+            ])
+        });
+    api.expect_group_tags().returning(|arn| {
+        let service = arn.rsplit('/').next().unwrap();
+        match service {
+            "web" => Ok(tags_of("prod", COMPONENT, "web")),
+            "handmade" => Ok([("team".to_owned(), "x".to_owned())].into()),
+            // The stack's tag, put on by another component: not the logging component's.
+            "copied" => Ok(tags_of("prod", "registry", "copied")),
+            _ => Err(AwsError::new(
+                "ListTagsForResource",
+                ErrorClass::NotFound,
+                "ResourceNotFoundException",
+            )),
+        }
+    });
+    let observed = Logging::new(api).observe(&stack()).await.unwrap();
+    assert_eq!(observed.groups.keys().collect::<Vec<_>>(), ["web"]);
+    assert_eq!(
+        observed.foreign,
+        BTreeSet::from(["copied".to_owned(), "handmade".to_owned()])
     );
-    let reporter = RecordingReporter::default();
-    Logging::new(api)
-        .apply(&stack(), &plan, &Default::default(), &reporter)
+}
+
+#[test]
+fn groups_that_are_not_the_stacks_are_not_in_the_plan_unless_configured_then_refused() {
+    let mut have = observed(&[group("web", Some(30), None)]);
+    have.foreign.insert("handmade".into());
+    have.foreign.insert("worker".into());
+    let unconfigured = plan(&stack(), &spec(&[("web", Some(30))]), &have);
+    assert_eq!(
+        actions(&unconfigured),
+        [("logging.log_group[web]".to_owned(), Action::NoOp)]
+    );
+    let down = plan(&stack(), &spec(&[]), &have);
+    assert_eq!(
+        actions(&down),
+        [("logging.log_group[web]".to_owned(), Action::Delete)]
+    );
+    let clash = plan(
+        &stack(),
+        &spec(&[("web", Some(30)), ("worker", Some(7))]),
+        &have,
+    );
+    let (address, reason) = clash.first_refusal().unwrap();
+    assert_eq!(address, "logging.log_group[worker]");
+    assert!(
+        reason.contains("log group named /berth/prod/worker exists but is not stack prod's"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_plan_is_not_applied() {
+    let mut have = LoggingObserved::default();
+    have.foreign.insert("web".into());
+    let plan = plan(&stack(), &spec(&[("web", None), ("worker", None)]), &have);
+    let err = Logging::new(MockLogsApi::new())
+        .apply(&stack(), &plan, &have, &NullReporter)
         .await
-        .unwrap();
-    assert!(reporter
-        .events()
-        .iter()
-        .any(|e| matches!(e, Event::Note { message, .. } if message.contains("not tagged"))));
+        .unwrap_err();
+    assert!(matches!(err, ComponentError::Refused { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn deleting_a_group_already_gone_is_done() {
     let mut api = MockLogsApi::new();
-    api.expect_group_tags()
-        .returning(|_| Ok([("berth:stack".to_owned(), "prod".to_owned())].into()));
     api.expect_delete_group().times(1).returning(|_| {
         Err(AwsError::new(
             "DeleteLogGroup",

@@ -183,15 +183,21 @@ async fn a_failed_nat_names_aws_reason() {
     let mut observed = NetworkObserved::default();
     observed.subnets.insert(
         (Tier::Public, "us-east-2a".into()),
-        Tagged {
-            id: "subnet-pub-a".into(),
-            address: address::subnet(Tier::Public, "us-east-2a").to_string(),
-            detail: SubnetDetail {
+        Tagged::new(
+            "subnet-pub-a",
+            stack()
+                .tags(
+                    COMPONENT,
+                    &address::subnet(Tier::Public, "us-east-2a"),
+                    "prod-public-a",
+                )
+                .0,
+            SubnetDetail {
                 vpc_id: "vpc-1".into(),
                 cidr: "10.0.96.0/24".into(),
                 az: "us-east-2a".into(),
             },
-        },
+        ),
     );
     let err = network
         .apply(&stack(), &plan, &observed, &berth_core::NullReporter)

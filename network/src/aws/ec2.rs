@@ -1,5 +1,7 @@
 //! [`Ec2Api`] over `aws-sdk-ec2`.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, DomainType, Filter, IpPermission, IpRange, ResourceType, Tag,
@@ -38,6 +40,17 @@ fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
                 .collect(),
         ))
         .build()
+}
+
+fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
 }
 
 fn address_of(tags: &[Tag]) -> String {
@@ -89,6 +102,7 @@ impl Ec2Api for Ec2 {
             .map(|v| Tagged {
                 id: v.vpc_id().unwrap_or_default().to_owned(),
                 address: address_of(v.tags()),
+                tags: tags_of(v.tags()),
                 detail: VpcDetail {
                     cidr: v.cidr_block().unwrap_or_default().to_owned(),
                 },
@@ -193,6 +207,7 @@ impl Ec2Api for Ec2 {
             .map(|g| Tagged {
                 id: g.internet_gateway_id().unwrap_or_default().to_owned(),
                 address: address_of(g.tags()),
+                tags: tags_of(g.tags()),
                 detail: IgwDetail {
                     attached_vpc: g
                         .attachments()
@@ -267,6 +282,7 @@ impl Ec2Api for Ec2 {
             .map(|s| Tagged {
                 id: s.subnet_id().unwrap_or_default().to_owned(),
                 address: address_of(s.tags()),
+                tags: tags_of(s.tags()),
                 detail: SubnetDetail {
                     vpc_id: s.vpc_id().unwrap_or_default().to_owned(),
                     cidr: s.cidr_block().unwrap_or_default().to_owned(),
@@ -323,6 +339,7 @@ impl Ec2Api for Ec2 {
             .map(|a| Tagged {
                 id: a.allocation_id().unwrap_or_default().to_owned(),
                 address: address_of(a.tags()),
+                tags: tags_of(a.tags()),
                 detail: EipDetail {
                     association_id: a.association_id().map(str::to_owned),
                 },
@@ -370,6 +387,7 @@ impl Ec2Api for Ec2 {
             .map(|n| Tagged {
                 id: n.nat_gateway_id().unwrap_or_default().to_owned(),
                 address: address_of(n.tags()),
+                tags: tags_of(n.tags()),
                 detail: nat_detail(&n),
             })
             .collect())
@@ -441,6 +459,7 @@ impl Ec2Api for Ec2 {
             .map(|t| Tagged {
                 id: t.route_table_id().unwrap_or_default().to_owned(),
                 address: address_of(t.tags()),
+                tags: tags_of(t.tags()),
                 detail: RouteTableDetail {
                     vpc_id: t.vpc_id().unwrap_or_default().to_owned(),
                     routes: t
@@ -614,6 +633,7 @@ impl Ec2Api for Ec2 {
             .map(|e| Tagged {
                 id: e.vpc_endpoint_id().unwrap_or_default().to_owned(),
                 address: address_of(e.tags()),
+                tags: tags_of(e.tags()),
                 detail: EndpointDetail {
                     service: e.service_name().unwrap_or_default().to_owned(),
                     route_table_ids: e.route_table_ids().to_vec(),
@@ -701,6 +721,7 @@ impl Ec2Api for Ec2 {
             .map(|g| Tagged {
                 id: g.group_id().unwrap_or_default().to_owned(),
                 address: address_of(g.tags()),
+                tags: tags_of(g.tags()),
                 detail: SecurityGroupDetail {
                     vpc_id: g.vpc_id().unwrap_or_default().to_owned(),
                     name: g.group_name().unwrap_or_default().to_owned(),

@@ -7,7 +7,7 @@ use berth_core::StackName;
 
 use super::*;
 use crate::observe::{LoadBalancerState, TargetGroupState};
-use crate::{layout, AlbSpec, NlbSpec, PortRange, SecuritySpec, TargetType, TierCidrs};
+use crate::{layout, AlbSpec, NlbSpec, PortRange, SecuritySpec, TargetType, TierCidrs, COMPONENT};
 
 fn stack() -> Stack {
     Stack::new(StackName::new("prod").unwrap())
@@ -65,11 +65,7 @@ fn spec(azs: usize, nat: NatMode) -> NetworkSpec {
 }
 
 fn tagged<T>(id: &str, address: Address, detail: T) -> Tagged<T> {
-    Tagged {
-        id: id.into(),
-        address: address.to_string(),
-        detail,
-    }
+    Tagged::new(id, stack().tags(COMPONENT, &address, id).0, detail)
 }
 
 /// What exists after apply carried out the spec: the model of apply these tests rely on.
@@ -525,6 +521,32 @@ fn protected_load_balancers_are_refused_deletion() {
     let plan = plan(&stack(), None, &obs);
     let refused: Vec<_> = plan.refused().map(|c| c.address.to_string()).collect();
     assert_eq!(refused, ["network.load_balancer[alb]"]);
+}
+
+#[test]
+fn a_load_balancer_or_target_group_named_like_ours_but_not_ours_is_refused_by_name() {
+    let spec = spec(2, NatMode::Single);
+    let mut obs = converged(&spec);
+    obs.load_balancers.remove(&LbRole::Application);
+    obs.target_groups.remove(&LbRole::Websocket);
+    obs.listeners.clear();
+    obs.foreign_load_balancers.insert(LbRole::Application);
+    obs.foreign_target_groups.insert(LbRole::Websocket);
+    let up = plan(&stack(), Some(&spec), &obs);
+    let refused: BTreeMap<String, String> = up
+        .refused()
+        .map(|c| (c.address.to_string(), c.refused.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        refused.keys().collect::<Vec<_>>(),
+        ["network.load_balancer[alb]", "network.target_group[ws]"]
+    );
+    assert!(refused["network.load_balancer[alb]"].contains("load balancer named prod-alb"));
+    assert!(refused["network.target_group[ws]"].contains("target group named prod-ws"));
+    // Someone else's is never deleted: teardown plans only the stack's own.
+    let down = actions(&plan(&stack(), None, &obs));
+    assert!(!down.contains_key("network.load_balancer[alb]"), "{down:?}");
+    assert!(!down.contains_key("network.target_group[ws]"), "{down:?}");
 }
 
 #[test]

@@ -207,7 +207,7 @@ fn a_same_named_repository_without_our_tags_is_not_taken_over() {
         .refused
         .as_deref()
         .unwrap()
-        .contains("exists without berth's tags"));
+        .contains("repository named prod-web exists but is not stack prod's"));
 }
 
 #[tokio::test]
@@ -297,9 +297,14 @@ async fn observe_reads_details_only_of_the_stacks_repositories() {
     });
     api.expect_repository_tags().times(2).returning(|arn| {
         Ok(if arn.ends_with("prod-web") {
-            [("berth:stack".to_owned(), "prod".to_owned())].into()
+            [
+                ("berth:stack".to_owned(), "prod".to_owned()),
+                ("berth:component".to_owned(), "registry".to_owned()),
+            ]
+            .into()
         } else {
-            BTreeMap::new()
+            // The stack's tag without the component's: not the registry's.
+            [("berth:stack".to_owned(), "prod".to_owned())].into()
         })
     });
     api.expect_lifecycle_policy()

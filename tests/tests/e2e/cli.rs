@@ -172,15 +172,20 @@ async fn observing_makes_one_list_call_per_resource_type() {
     for call in &plan.calls {
         *histogram.entry(call.as_str()).or_insert(0) += 1;
     }
-    // Four log groups: one DescribeLogGroups. Two repositories: one DescribeRepositories,
-    // then per repository what ECR has no batch call for. No network and no database: one
-    // list call per resource type, finding nothing.
+    // Four log groups: one DescribeLogGroups, then each group's tags (CloudWatch Logs has no
+    // batch call for them). Two repositories: one DescribeRepositories, then per repository
+    // what ECR has no batch call for. No network and no database: one list call per
+    // resource type, finding nothing. The database and compute each keep secrets: one
+    // ListSecrets each.
     for (call, count) in &histogram {
         let expected = match *call {
+            "cloudwatchlogs:ListTagsForResource" => 4,
             "ecr:ListTagsForResource" | "ecr:GetLifecyclePolicy" | "ecr:ListImages" => 2,
+            "secretsmanager:ListSecrets" => 2,
             _ => 1,
         };
         assert_eq!(*count, expected, "{call}: {histogram:?}");
     }
-    assert_eq!(histogram.len(), 5 + 11 + 5, "{histogram:?}");
+    // Logging and registry 6, network 11, database 5, compute 13.
+    assert_eq!(histogram.len(), 6 + 11 + 5 + 13, "{histogram:?}");
 }

@@ -6,6 +6,7 @@ mod config_errors;
 mod database;
 mod logging;
 mod network;
+mod ownership;
 mod registry;
 
 /// A stack with two log groups and one repository, as most tests start from.

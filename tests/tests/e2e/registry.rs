@@ -313,7 +313,7 @@ async fn a_same_named_repository_of_someone_else_is_not_adopted() {
     let up = h.xtask(&["up", "prod", "--yes"]).await;
     let error = up.expect_error();
     assert!(
-        error.contains("a repository named prod-web exists without berth's tags"),
+        error.contains("a repository named prod-web exists but is not stack prod's"),
         "{error}"
     );
     assert_eq!(up.mutating(), Vec::<&str>::new());
