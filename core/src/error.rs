@@ -61,6 +61,7 @@ impl ErrorClass {
                     Some(Self::AccessDenied)
                 }
                 c if c.contains("AlreadyExists")
+                    || c == "ResourceExistsException"
                     || c.contains("InUse")
                     || c.contains("NotEmpty")
                     || c == "DependencyViolation"
@@ -113,6 +114,17 @@ impl AwsError {
         }
     }
 
+    /// An error as AWS answers it: its code, classified as an SDK error would be (for mocks
+    /// that must answer what the real API does).
+    pub fn with_code(operation: &'static str, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            class: ErrorClass::classify(Some(code), Some(400)),
+            code: Some(code.to_owned()),
+            message: message.into(),
+        }
+    }
+
     /// A request berth could not build, or a response missing what it must hold.
     pub fn invalid(operation: &'static str, problem: impl fmt::Display) -> Self {
         Self::new(operation, ErrorClass::Invalid, problem.to_string())
@@ -148,6 +160,18 @@ impl AwsError {
     pub fn is_conflict(&self) -> bool {
         self.class == ErrorClass::Conflict
     }
+
+    /// The create's resource exists already, by the codes AWS APIs document for that
+    /// (`…AlreadyExists…`, Secrets Manager's `ResourceExistsException`, `Duplicate…`, EC2's
+    /// `….Duplicate`) — not other conflicts (in use, an operation under way, not empty).
+    pub fn is_already_exists(&self) -> bool {
+        self.code.as_deref().is_some_and(|code| {
+            code.contains("AlreadyExists")
+                || code == "ResourceExistsException"
+                || code.starts_with("Duplicate")
+                || code.ends_with(".Duplicate")
+        })
+    }
 }
 
 /// `map_err` adapter: `.map_err(sdk_error("CreateLogGroup"))`.
@@ -165,7 +189,9 @@ pub trait AwsResultExt<T> {
     fn none_if_not_found(self) -> Result<Option<T>, AwsError>;
     /// Success when the resource is already gone (deletes).
     fn ok_if_not_found(self) -> Result<(), AwsError>;
-    /// Success when the resource already exists (creates retried after an interrupted run).
+    /// Success when the resource already exists (creates retried after an interrupted run):
+    /// only an "already exists" answer (see [`AwsError::is_already_exists`]), never another
+    /// conflict such as "in use" or "operation aborted".
     fn ok_if_conflict(self) -> Result<(), AwsError>;
 }
 
@@ -185,7 +211,7 @@ impl<T> AwsResultExt<T> for Result<T, AwsError> {
     fn ok_if_conflict(self) -> Result<(), AwsError> {
         match self {
             Ok(_) => Ok(()),
-            Err(err) if err.is_conflict() => Ok(()),
+            Err(err) if err.is_already_exists() => Ok(()),
             Err(err) => Err(err),
         }
     }
@@ -224,6 +250,7 @@ mod tests {
             ("ExpiredToken", AccessDenied),
             ("ResourceAlreadyExistsException", Conflict),
             ("ParameterAlreadyExists", Conflict),
+            ("ResourceExistsException", Conflict),
             ("DependencyViolation", Conflict),
             ("RepositoryNotEmptyException", Conflict),
             ("InvalidParameterException", Invalid),
@@ -238,12 +265,25 @@ mod tests {
     #[test]
     fn idempotency_helpers() {
         let missing = || Err::<u8, _>(AwsError::new("Get", ErrorClass::NotFound, "gone"));
-        let taken = || Err::<u8, _>(AwsError::new("Create", ErrorClass::Conflict, "exists"));
+        let taken = || {
+            Err::<u8, _>(AwsError {
+                code: Some("ResourceExistsException".into()),
+                ..AwsError::new("CreateSecret", ErrorClass::Conflict, "exists")
+            })
+        };
+        let in_use = || {
+            Err::<u8, _>(AwsError {
+                code: Some("ResourceInUseException".into()),
+                ..AwsError::new("CreateThing", ErrorClass::Conflict, "in use")
+            })
+        };
         let denied = || Err::<u8, _>(AwsError::new("Get", ErrorClass::AccessDenied, "no"));
         assert_eq!(missing().none_if_not_found().unwrap(), None);
         assert_eq!(Ok::<u8, AwsError>(3).none_if_not_found().unwrap(), Some(3));
         assert!(missing().ok_if_not_found().is_ok());
         assert!(taken().ok_if_conflict().is_ok());
+        // Another conflict is not "already created".
+        assert!(in_use().ok_if_conflict().is_err());
         assert!(taken().ok_if_not_found().is_err());
         assert!(denied().ok_if_conflict().is_err());
     }

@@ -60,9 +60,33 @@ impl Clients {
     }
 }
 
+/// Retries and timeouts, chosen for AWS's real behaviour rather than left at the SDK's
+/// defaults (3 attempts, no operation timeout):
+/// - adaptive retries, 10 attempts, backoff from 200 ms to 20 s: throttling on a big stack
+///   (EC2 and ECS describe calls) clears within that, and the client slows itself down;
+/// - a 10 s connect timeout and a 60 s limit per attempt, so a stalled connection is retried
+///   instead of hanging a run whose waits all have deadlines; 5 minutes for a whole operation.
+fn tuned(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
+    use std::time::Duration;
+    loader
+        .retry_config(
+            aws_config::retry::RetryConfig::adaptive()
+                .with_max_attempts(10)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_secs(300))
+                .build(),
+        )
+}
+
 /// The SDK config for real AWS: the standard chain, with the stack's region when it names one.
 pub async fn real(region: Option<&str>) -> Result<SdkConfig> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = tuned(aws_config::defaults(BehaviorVersion::latest()));
     if let Some(region) = region {
         loader = loader.region(Region::new(region.to_owned()));
     }
@@ -83,10 +107,32 @@ pub async fn local(endpoint: &str, region: Option<&str>) -> SdkConfig {
         None,
         "berth-local",
     );
-    aws_config::defaults(BehaviorVersion::latest())
+    tuned(aws_config::defaults(BehaviorVersion::latest()))
         .endpoint_url(endpoint)
         .region(Region::new(region.unwrap_or("us-east-1").to_owned()))
         .credentials_provider(credentials)
         .load()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn retries_and_timeouts_are_set_deliberately() {
+        let sdk = local("http://127.0.0.1:1", None).await;
+        let retry = sdk.retry_config().expect("a retry config");
+        assert_eq!(retry.max_attempts(), 10);
+        assert_eq!(retry.mode(), aws_config::retry::RetryMode::Adaptive);
+        let timeouts = sdk.timeout_config().expect("a timeout config");
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(std::time::Duration::from_secs(60))
+        );
+        assert_eq!(
+            timeouts.connect_timeout(),
+            Some(std::time::Duration::from_secs(10))
+        );
+    }
 }

@@ -502,10 +502,10 @@ async fn a_master_secret_left_by_an_interrupted_run_is_kept() {
         .expect_random_password()
         .returning(|_| Ok("x".repeat(32)));
     secrets.expect_create_secret().returning(|_, _, _, _, _| {
-        Err(AwsError::new(
+        Err(AwsError::with_code(
             "CreateSecret",
-            ErrorClass::Conflict,
             "ResourceExistsException",
+            "the secret already exists",
         ))
     });
     let database = Database::new(MockRdsApi::new(), secrets);

@@ -191,10 +191,10 @@ async fn create_tags_the_group_in_the_same_call_then_sets_retention() {
 async fn a_create_interrupted_after_the_group_exists_still_converges() {
     let mut api = MockLogsApi::new();
     api.expect_create_group().returning(|_, _, _| {
-        Err(AwsError::new(
+        Err(AwsError::with_code(
             "CreateLogGroup",
-            ErrorClass::Conflict,
             "ResourceAlreadyExistsException",
+            "the log group already exists",
         ))
     });
     api.expect_put_retention().times(1).returning(|_, _| Ok(()));
