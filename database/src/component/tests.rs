@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
-use berth_core::{ErrorClass, Known, NullReporter, RecordingReporter, StackName};
+use berth_core::{Known, NullReporter, RecordingReporter, StackName};
 
 use super::*;
 use crate::api::{MockRdsApi, MockSecretsApi};
