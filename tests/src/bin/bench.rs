@@ -1,7 +1,7 @@
 //! The converge benchmark: times `up` from nothing, `plan` and `up` on a converged stack, and
 //! `down`, for `stacks/prod.toml` against the moto emulator, and counts their requests.
-//! Run with `cargo run -p berth-tests --bin bench [-- ROUNDS]` (after `cargo xtask test` has
-//! installed the emulator). Figures are for the emulator: they measure berth's own overhead
+//! Run with `cargo run -p berth-tests --bin bench [-- ROUNDS [STACK_FILE]]` (after `cargo xtask
+//! test` has installed the emulator); STACK_FILE defaults to `stacks/prod.toml`. Figures are for the emulator: they measure berth's own overhead
 //! and request counts, not AWS's provisioning times.
 
 use std::time::{Duration, Instant};
@@ -54,9 +54,13 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(3);
+    let file = std::env::args()
+        .nth(2)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| project_root().join("stacks/prod.toml"));
     // Deletion protection off, so that each round can also time `down`.
-    let config = std::fs::read_to_string(project_root().join("stacks/prod.toml"))
-        .expect("stacks/prod.toml")
+    let config = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()))
         .replace("deletion_protection = true", "deletion_protection = false");
     let (mut up, mut plan, mut again, mut down) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -82,7 +86,10 @@ async fn main() {
     }
     #[allow(clippy::print_stdout)]
     {
-        println!("berth converge benchmark: stacks/prod.toml against moto, {rounds} rounds");
+        println!(
+            "berth converge benchmark: {} against moto, {rounds} rounds",
+            file.display()
+        );
     }
     report("up (from nothing)", &up);
     report("plan (converged)", &plan);
