@@ -71,6 +71,19 @@ async fn up_converge_down(stack: &str, text: &str, services: &[&str]) {
         Vec::<String>::new(),
         "{stack}"
     );
+    let clusters = h.clients().rds.describe_db_clusters().send().await.unwrap();
+    assert_eq!(
+        clusters.db_clusters(),
+        [],
+        "{stack}: the database is deleted"
+    );
+    let vpcs = h.clients().ec2.describe_vpcs().send().await.unwrap();
+    let ours = vpcs
+        .vpcs()
+        .iter()
+        .filter(|v| v.tags().iter().any(|t| t.key() == Some("berth:stack")))
+        .count();
+    assert_eq!(ours, 0, "{stack}: the network is deleted");
 }
 
 #[tokio::test]
