@@ -7,6 +7,7 @@ mod database;
 mod logging;
 mod network;
 mod ownership;
+mod reference_stacks;
 mod registry;
 
 /// A stack with two log groups and one repository, as most tests start from.

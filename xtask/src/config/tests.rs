@@ -30,6 +30,118 @@ fn the_shipped_stacks_validate() {
     }
 }
 
+/// Every file in stacks/ — the examples and the reference stacks — loads and validates.
+#[test]
+fn every_stack_in_the_stacks_dir_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let stacks = known_stacks(&dir);
+    for reference in [
+        "wca-live",
+        "terraform-docdb",
+        "waffle",
+        "many-faces",
+        "glific",
+    ] {
+        assert!(
+            stacks.iter().any(|s| s == reference),
+            "{reference}: {stacks:?}"
+        );
+    }
+    let problems: Vec<String> = stacks
+        .iter()
+        .filter_map(|stack| load(&dir, stack).err().map(|e| e.to_string()))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The reference stacks say what their write-ups set up.
+#[test]
+fn the_reference_stacks_express_their_write_ups() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let load = |stack: &str| load(&dir, stack).unwrap_or_else(|e| panic!("{e}"));
+
+    let wca = load("wca-live");
+    let compute = wca.compute.unwrap();
+    assert_eq!(compute.launch_type, LaunchType::Ec2);
+    let web = &compute.services["web"];
+    assert!(web.one_task_per_instance && web.discovery);
+    assert_eq!(
+        web.autoscaling.as_ref().unwrap().targets[0].metric,
+        berth_compute::ScalingMetric::Cpu
+    );
+    assert_eq!(wca.database.unwrap().engine, Engine::AuroraPostgresql);
+
+    let docdb = load("terraform-docdb");
+    assert_eq!(docdb.network.as_ref().unwrap().az_count, 3);
+    let database = docdb.database.unwrap();
+    assert_eq!(
+        (
+            database.engine,
+            database.instance_count,
+            database.backup_retention_days
+        ),
+        (Engine::Docdb, 3, 30)
+    );
+    assert_eq!(
+        docdb.registry.repositories["app"].lifecycle,
+        [
+            LifecycleRule::ExpireUntagged { days: 14 },
+            LifecycleRule::KeepLast { count: 30 }
+        ]
+    );
+    assert_eq!(docdb.logging.groups["app"].retention_days, Some(30));
+    let compute = docdb.compute.unwrap();
+    let pool = &compute.pools["default"];
+    assert_eq!((pool.min_size, pool.max_size), (2, 4));
+    let app = &compute.services["app"];
+    assert!(app.desired_count >= 2 && app.autoscaling.as_ref().unwrap().min >= 2);
+    assert!(app.cpu_alarm.is_some() && !compute.alarm_emails.is_empty());
+    assert_eq!(
+        app.autoscaling.as_ref().unwrap().targets[0].metric,
+        berth_compute::ScalingMetric::AlbRequestsPerTarget
+    );
+
+    let waffle = load("waffle");
+    assert!(waffle.database.is_none());
+    let compute = waffle.compute.unwrap();
+    assert_eq!(compute.pools["default"].target_capacity, 90);
+    assert_eq!(
+        compute.services["thrashing"].pool.as_deref(),
+        Some("thrashing")
+    );
+    assert!(compute.services["ws"].secrets.contains_key("MONGODB_URL"));
+    assert!(!compute.services["ws"].database_url);
+
+    let faces = load("many-faces");
+    let lb = faces.network.unwrap().spec.load_balancer.unwrap();
+    assert_eq!(lb.health_check_matcher, "200,301,302,307");
+    assert_eq!(lb.deregistration_delay, 30);
+    assert!(lb.certificate_arn.is_some());
+    let web = &faces.compute.unwrap().services["web"];
+    assert_eq!((web.memory_reservation, web.memory), (896, 1792));
+    assert_eq!(
+        (
+            web.deployment.minimum_healthy_percent,
+            web.deployment.maximum_percent
+        ),
+        (50, 150)
+    );
+
+    let glific = load("glific");
+    assert!(glific
+        .network
+        .unwrap()
+        .spec
+        .websocket_load_balancer
+        .is_some());
+    assert_eq!(glific.database.unwrap().engine, Engine::AuroraPostgresql);
+    let compute = glific.compute.unwrap();
+    assert_eq!(compute.launch_type, LaunchType::Fargate);
+    assert!(compute.pools.is_empty());
+    assert!(compute.services["backend"].nlb_target_group.is_some());
+    assert!(compute.services["frontend"].alb_target_group.is_some());
+}
+
 #[test]
 fn an_empty_file_is_an_empty_stack() {
     let config = parse_text("").unwrap();
@@ -212,7 +324,10 @@ fn a_missing_stack_lists_the_known_ones() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
     let err = load(&dir, "qa").unwrap_err().to_string();
     assert!(
-        err.ends_with("qa.toml: no such stack config; known stacks: prod, staging"),
+        err.ends_with(&format!(
+            "qa.toml: no such stack config; known stacks: {}",
+            known_stacks(&dir).join(", ")
+        )),
         "{err}"
     );
     let err = load(&dir, "QA").unwrap_err().to_string();
@@ -242,7 +357,8 @@ fn network_defaults() {
     assert_eq!(alb.health_check_matcher, "200,301,302,307");
     assert_eq!(alb.deregistration_delay, 30);
     assert!(!alb.stickiness);
-    assert_eq!(alb.target_type, TargetType::Instance);
+    // Tasks use awsvpc networking on EC2 too, so the target groups target IPs.
+    assert_eq!(alb.target_type, TargetType::Ip);
     assert!(spec.websocket_load_balancer.is_none());
 }
 
