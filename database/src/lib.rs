@@ -7,12 +7,15 @@
 
 pub mod api;
 pub mod aws;
+mod cluster;
 mod component;
+mod groups;
+mod instances;
+mod secrets;
 pub mod window;
 
-pub use component::{
-    final_snapshot_name, plan, Database, DatabaseObserved, DbAction, DbPhase, DbStep,
-};
+pub use cluster::final_snapshot_name;
+pub use component::{plan, Database, DatabaseObserved, DbAction, DbPhase, DbStep};
 
 use berth_core::{Address, Known, Stack};
 use serde::{Deserialize, Serialize};

@@ -8,13 +8,18 @@
 //! account's; each is kept only if its own tags say it is the stack's.
 
 pub mod api;
-mod apply;
 pub mod aws;
+mod component;
 pub mod layout;
+mod load_balancing;
+mod namespace;
 mod observe;
 mod plan;
+mod routing;
+mod security;
+mod vpc;
 
-pub use apply::Network;
+pub use component::Network;
 pub use layout::{layout, LayoutError, Tier, TierCidrs, MAX_AZS};
 pub use observe::NetworkObserved;
 pub use plan::{plan, NetStep};

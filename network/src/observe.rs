@@ -13,6 +13,7 @@ use futures::future::try_join_all;
 use crate::api::*;
 use berth_core::ComponentError;
 
+use crate::load_balancing::{lb_name, tg_name};
 use crate::{address, LbRole, ListenerRole, RouteTableKey, SgRole, Tier, COMPONENT};
 
 /// A load balancer with its deletion protection.
@@ -107,18 +108,6 @@ fn indexed<'a>(address: &'a str, prefix: &str) -> Option<&'a str> {
         .strip_prefix(prefix)?
         .strip_prefix('[')?
         .strip_suffix(']')
-}
-
-pub(crate) fn lb_name(stack: &Stack, role: LbRole) -> String {
-    stack.resource_name(role.key())
-}
-
-pub(crate) fn tg_name(stack: &Stack, role: LbRole) -> String {
-    stack.resource_name(role.target_group_key())
-}
-
-pub(crate) fn sg_name(stack: &Stack, role: SgRole) -> String {
-    stack.resource_name(role.key())
 }
 
 fn observe_err(what: &'static str) -> impl Fn(berth_core::AwsError) -> ComponentError {

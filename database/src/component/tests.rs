@@ -8,6 +8,8 @@ use berth_core::{Known, NullReporter, RecordingReporter, StackName};
 
 use super::*;
 use crate::api::{MockRdsApi, MockSecretsApi};
+use crate::{address, final_snapshot_name};
+use berth_core::{Action, Event};
 
 fn stack() -> Stack {
     Stack::new(StackName::new("prod").unwrap())

@@ -3,10 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use berth_core::StackName;
+use berth_core::{Action, Address, StackName};
+use ipnet::Ipv4Net;
 
 use super::*;
+use crate::address;
+use crate::load_balancing::DesiredAction;
 use crate::observe::{LoadBalancerState, TargetGroupState};
+use crate::routing::TargetRef;
+use crate::security::SourceRef;
+use crate::NatMode;
 use crate::{layout, AlbSpec, NlbSpec, PortRange, SecuritySpec, TargetType, TierCidrs, COMPONENT};
 
 fn stack() -> Stack {

@@ -8,6 +8,7 @@ use berth_core::{Action, ErrorClass, RecordingReporter, StackName};
 use mockall::Sequence;
 
 use super::*;
+use crate::address;
 use crate::api::{MockCloudMapApi, MockEc2Api, MockElbApi};
 use berth_core::Event;
 
