@@ -171,6 +171,14 @@ pub trait ReleaseEcs: Send + Sync {
     async fn run_task(&self, run: &TaskRun) -> Result<RunTaskOutput, AwsError>;
     /// The tasks that exist among `arns` (a task long gone is left out).
     async fn tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<ObservedTask>, AwsError>;
+    /// Up to `count` stopped tasks that `started_by` started (a service deployment starts its
+    /// tasks with its own id), as ECS still lists them.
+    async fn stopped_tasks(
+        &self,
+        cluster: &str,
+        started_by: &str,
+        count: usize,
+    ) -> Result<Vec<ObservedTask>, AwsError>;
     /// Points the service at `task_definition`; returns the id of the deployment that is
     /// PRIMARY after the update, the one this update created.
     async fn update_service(

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use berth_core::{wait_for, AwsError, Event, Poll, Reporter, WaitError, WaitFor};
 
-use crate::api::{DeploymentStatus, ReleaseEcs, ReleaseService, RolloutState};
+use crate::api::{DeploymentStatus, ObservedTask, ReleaseEcs, ReleaseService, RolloutState};
+use crate::migrate::task_id;
 use crate::release::service_address;
 
 /// A rollout to carry out.
@@ -32,20 +33,25 @@ pub struct RolloutDone {
 /// and timed out distinct exit codes.
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
-    #[error("deployment {deployment} of service {service} failed: {reason}")]
+    #[error("deployment {deployment} of service {service} failed: {reason}{}", stopped_list(.stopped_tasks))]
     Failed {
         service: String,
         deployment: String,
         reason: String,
+        /// Why the deployment's tasks stopped, one line each.
+        stopped_tasks: Vec<String>,
     },
-    #[error("deployment {deployment} of service {service} failed and the circuit breaker rolled it back{}: {reason}",
-        .rollback.as_ref().map(|id| format!(" (deployment {id})")).unwrap_or_default())]
+    #[error("deployment {deployment} of service {service} failed and the circuit breaker rolled it back{}: {reason}{}",
+        .rollback.as_ref().map(|id| format!(" (deployment {id})")).unwrap_or_default(),
+        stopped_list(.stopped_tasks))]
     RolledBack {
         service: String,
         deployment: String,
         /// The deployment that restores the previous revision, when it is seen.
         rollback: Option<String>,
         reason: String,
+        /// Why the deployment's tasks stopped, one line each.
+        stopped_tasks: Vec<String>,
     },
     #[error("deployment {deployment} of service {service} was replaced by deployment {by} (task definition {by_task_definition}) while berth waited; its outcome is that deployment's to tell")]
     Replaced {
@@ -76,6 +82,48 @@ pub enum RolloutError {
         #[source]
         source: AwsError,
     },
+}
+
+/// How many stopped tasks a failed rollout names.
+pub const STOPPED_TASKS: usize = 5;
+
+fn stopped_list(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; stopped tasks:\n{}", lines.join("\n"))
+    }
+}
+
+/// One line for a stopped task: its id, stop code, reason and each container's exit.
+pub fn stopped_task_line(task: &ObservedTask) -> String {
+    let mut line = task_id(&task.arn).to_owned();
+    if let Some(code) = &task.stop_code {
+        line.push_str(&format!(" {code}"));
+    }
+    if let Some(reason) = &task.stopped_reason {
+        line.push_str(&format!(": {reason}"));
+    }
+    for c in &task.containers {
+        match (c.exit_code, &c.reason) {
+            (Some(code), Some(reason)) => {
+                line.push_str(&format!("; {} exited {code} ({reason})", c.name))
+            }
+            (Some(code), None) => line.push_str(&format!("; {} exited {code}", c.name)),
+            (None, Some(reason)) => line.push_str(&format!("; {}: {reason}", c.name)),
+            (None, None) => {}
+        }
+    }
+    line
+}
+
+/// Why the deployment's tasks stopped. Reading them only explains a failure already known, so
+/// an error here becomes a line rather than hiding the failure.
+async fn stopped_tasks(ecs: &dyn ReleaseEcs, cluster: &str, deployment: &str) -> Vec<String> {
+    match ecs.stopped_tasks(cluster, deployment, STOPPED_TASKS).await {
+        Ok(tasks) => tasks.iter().map(stopped_task_line).collect(),
+        Err(err) => vec![format!("(stopped tasks unavailable: {err})")],
+    }
 }
 
 /// How the deployment berth created ended, as one poll sees it.
@@ -170,11 +218,13 @@ pub async fn roll_out(
     match end {
         End::Completed => Ok(RolloutDone { deployment }),
         End::Failed(reason) => Err(RolloutError::Failed {
+            stopped_tasks: stopped_tasks(ecs, &rollout.cluster, &deployment).await,
             service,
             deployment,
             reason,
         }),
         End::RolledBack { rollback, reason } => Err(RolloutError::RolledBack {
+            stopped_tasks: stopped_tasks(ecs, &rollout.cluster, &deployment).await,
             service,
             deployment,
             rollback,
@@ -255,7 +305,7 @@ fn judge(service: &ReleaseService, id: &str) -> Poll<End> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{MockReleaseEcs, ServiceDeployment, ServiceEvent};
+    use crate::api::{MockReleaseEcs, ServiceDeployment, ServiceEvent, TaskContainer};
     use crate::testing::{deployment, service, task_definition_arn};
     use berth_core::RecordingReporter;
     use tokio::time::Instant;
@@ -381,6 +431,26 @@ mod tests {
             ],
             vec![],
         );
+        let mut ecs = ecs;
+        ecs.expect_stopped_tasks()
+            .withf(|cluster, started_by, n| {
+                cluster == "prod" && started_by == OURS && *n == STOPPED_TASKS
+            })
+            .times(1)
+            .returning(|_, _, _| {
+                Ok(vec![ObservedTask {
+                    arn: "arn:aws:ecs:us-east-2:123456789012:task/prod/feed01".into(),
+                    last_status: "STOPPED".into(),
+                    stop_code: Some("EssentialContainerExited".into()),
+                    stopped_reason: Some("Essential container in task exited".into()),
+                    containers: vec![TaskContainer {
+                        name: "web".into(),
+                        last_status: "STOPPED".into(),
+                        exit_code: Some(1),
+                        reason: None,
+                    }],
+                }])
+            });
         let err = roll_out(&ecs, &berth_core::NullReporter, &rollout())
             .await
             .unwrap_err();
@@ -389,17 +459,25 @@ mod tests {
                 deployment,
                 rollback,
                 reason,
+                stopped_tasks,
                 ..
             } => {
                 assert_eq!(deployment, OURS);
                 assert_eq!(rollback.as_deref(), Some("ecs-svc/3"));
                 assert!(reason.contains("circuit breaker"));
+                assert_eq!(
+                    stopped_tasks,
+                    &["feed01 EssentialContainerExited: Essential container in task exited; web exited 1"]
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(err
-            .to_string()
-            .contains("rolled it back (deployment ecs-svc/3)"));
+        let text = err.to_string();
+        assert!(
+            text.contains("rolled it back (deployment ecs-svc/3)"),
+            "{text}"
+        );
+        assert!(text.contains("web exited 1"), "{text}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -408,11 +486,27 @@ mod tests {
         failed.rollout_state_reason = Some("tasks failed to start".into());
         let mut s = with(vec![failed]);
         s.circuit_breaker_rollback = false;
-        let ecs = ecs_with(vec![s], vec![]);
+        let mut ecs = ecs_with(vec![s], vec![]);
+        // Failing to read the stopped tasks does not hide the failure.
+        ecs.expect_stopped_tasks().returning(|_, _, _| {
+            Err(AwsError::new(
+                "ListTasks",
+                berth_core::ErrorClass::AccessDenied,
+                "no",
+            ))
+        });
         let err = roll_out(&ecs, &berth_core::NullReporter, &rollout())
             .await
             .unwrap_err();
-        assert!(matches!(err, RolloutError::Failed { .. }), "{err:?}");
+        match &err {
+            RolloutError::Failed { stopped_tasks, .. } => {
+                assert!(
+                    stopped_tasks[0].contains("unavailable"),
+                    "{stopped_tasks:?}"
+                )
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[tokio::test(start_paused = true)]

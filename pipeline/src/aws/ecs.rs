@@ -5,8 +5,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerOverride,
-    DeploymentRolloutState, LaunchType as SdkLaunchType, NetworkConfiguration, TaskDefinitionField,
-    TaskOverride,
+    DeploymentRolloutState, DesiredStatus, LaunchType as SdkLaunchType, NetworkConfiguration,
+    TaskDefinitionField, TaskOverride,
 };
 use berth_core::{sdk_error, AwsError, AwsResultExt};
 
@@ -337,6 +337,26 @@ impl ReleaseEcs for Ecs {
                     .collect(),
             })
             .collect())
+    }
+
+    async fn stopped_tasks(
+        &self,
+        cluster: &str,
+        started_by: &str,
+        count: usize,
+    ) -> Result<Vec<ObservedTask>, AwsError> {
+        let out = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(started_by)
+            .desired_status(DesiredStatus::Stopped)
+            .max_results(i32::try_from(count.clamp(1, 100)).unwrap_or(100))
+            .send()
+            .await
+            .map_err(sdk_error("ListTasks"))?;
+        let arns: Vec<String> = out.task_arns.unwrap_or_default();
+        self.tasks(cluster, &arns).await
     }
 
     async fn update_service(
