@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod deploy;
 pub mod migrate;
 pub mod release;
 pub mod rollout;
@@ -15,6 +16,7 @@ pub use api::{
     ReleaseRegistry, ReleaseService, ReleaseTaskDefinition, RolloutState, RunTaskOutput,
     ServiceDeployment, ServiceEvent, StrategyItem, TaskContainer, TaskNetwork, TaskRun,
 };
+pub use deploy::{deploy, Deploy, DeployError, DeployOutcome, MigrationSpec};
 pub use migrate::{run_migration, Migration, MigrationDone, MigrationError};
 pub use release::{
     plan_release, resolve_image, ReleasePlan, ResolveError, ResolvedImage, ServiceRelease,
