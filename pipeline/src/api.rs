@@ -209,9 +209,25 @@ pub trait ReleaseRegistry: Send + Sync {
     async fn recent_tags(&self, repository: &str, count: usize) -> Result<Vec<String>, AwsError>;
 }
 
+/// Log lines read forward from a stream, and where the next read starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogPage {
+    pub lines: Vec<String>,
+    /// Pass to the next read; `None` starts from the stream's beginning.
+    pub next: Option<String>,
+}
+
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ReleaseLogs: Send + Sync {
+    /// The lines written after `after` (from the beginning when `None`); an empty page that
+    /// keeps `after` when the stream does not exist yet.
+    async fn lines_after(
+        &self,
+        group: &str,
+        stream: &str,
+        after: Option<String>,
+    ) -> Result<LogPage, AwsError>;
     /// The last `count` lines of a log stream, oldest first; empty when the stream does not
     /// exist (a task that never started writes none).
     async fn last_lines(

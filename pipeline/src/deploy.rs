@@ -251,11 +251,11 @@ pub async fn deploy(
 mod tests {
     use super::*;
     use crate::api::{
-        DeploymentStatus, MockReleaseEcs, MockReleaseLogs, MockReleaseRegistry, ObservedTask,
-        RolloutState, RunTaskOutput, TaskContainer,
+        DeploymentStatus, MockReleaseEcs, MockReleaseRegistry, ObservedTask, RolloutState,
+        RunTaskOutput, TaskContainer,
     };
     use crate::testing::{
-        deployment, service, task_definition, task_definition_arn, DIGEST, REPO_URI,
+        deployment, quiet_logs, service, task_definition, task_definition_arn, DIGEST, REPO_URI,
     };
     use berth_core::{NullReporter, StackName};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -374,15 +374,9 @@ mod tests {
                 Ok(format!("ecs-svc/{name}"))
             });
         ecs.expect_service_events().returning(|_, _, _| Ok(vec![]));
-        let outcome = deploy(
-            &ecs,
-            &registry(),
-            &MockReleaseLogs::new(),
-            &NullReporter,
-            &request(),
-        )
-        .await
-        .unwrap();
+        let outcome = deploy(&ecs, &registry(), &quiet_logs(), &NullReporter, &request())
+            .await
+            .unwrap();
         match outcome {
             DeployOutcome::Released {
                 migration,
@@ -405,7 +399,7 @@ mod tests {
         let mut ecs = ecs_running(REPO_URI, Arc::default());
         expect_revisions_and_migration(&mut ecs, 1);
         // No update_service expectation: a call would fail the test.
-        let mut logs = MockReleaseLogs::new();
+        let mut logs = quiet_logs();
         logs.expect_last_lines().returning(|_, _, _| Ok(vec![]));
         let err = deploy(&ecs, &registry(), &logs, &NullReporter, &request())
             .await
@@ -424,15 +418,9 @@ mod tests {
         let running: &'static str = Box::leak(format!("{REPO_URI}@{DIGEST}").into_boxed_str());
         // No register, run or update expectation: any change would fail the test.
         let ecs = ecs_running(running, Arc::default());
-        let outcome = deploy(
-            &ecs,
-            &registry(),
-            &MockReleaseLogs::new(),
-            &NullReporter,
-            &request(),
-        )
-        .await
-        .unwrap();
+        let outcome = deploy(&ecs, &registry(), &quiet_logs(), &NullReporter, &request())
+            .await
+            .unwrap();
         assert!(matches!(outcome, DeployOutcome::NoOp(plan) if plan.is_noop()));
     }
 
@@ -446,7 +434,7 @@ mod tests {
         let err = deploy(
             &MockReleaseEcs::new(),
             &registry,
-            &MockReleaseLogs::new(),
+            &quiet_logs(),
             &NullReporter,
             &request(),
         )

@@ -12,9 +12,10 @@ pub mod rollout;
 mod testing;
 
 pub use api::{
-    Capacity, DeploymentStatus, LaunchType, LogTarget, ObservedTask, ReleaseEcs, ReleaseLogs,
-    ReleaseRegistry, ReleaseService, ReleaseTaskDefinition, RolloutState, RunTaskOutput,
-    ServiceDeployment, ServiceEvent, StrategyItem, TaskContainer, TaskNetwork, TaskRun,
+    Capacity, DeploymentStatus, LaunchType, LogPage, LogTarget, ObservedTask, ReleaseEcs,
+    ReleaseLogs, ReleaseRegistry, ReleaseService, ReleaseTaskDefinition, RolloutState,
+    RunTaskOutput, ServiceDeployment, ServiceEvent, StrategyItem, TaskContainer, TaskNetwork,
+    TaskRun,
 };
 pub use deploy::{deploy, Deploy, DeployError, DeployOutcome, MigrationSpec};
 pub use migrate::{run_migration, Migration, MigrationDone, MigrationError};

@@ -2,9 +2,11 @@
 //! the service's network and capacity, and the release goes on only when its app container
 //! exits 0. A task that never started is a failure that says why, never a success.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use berth_core::{wait_for, AwsError, Poll, Reporter, WaitError, WaitFor};
+use berth_core::{wait_for, Address, AwsError, Event, Poll, Reporter, WaitError, WaitFor};
 
 use crate::api::{
     Capacity, ObservedTask, ReleaseEcs, ReleaseLogs, ReleaseTaskDefinition, TaskNetwork, TaskRun,
@@ -113,7 +115,9 @@ pub async fn run_migration(
         migration.timeout,
     );
     let arns = [task.clone()];
+    let follower = Follower::new(logs, reporter, log_stream(td, &task), &task);
     let stopped = wait_for(&wait, reporter, || async {
+        follower.pump().await;
         let tasks = ecs.tasks(&migration.cluster, &arns).await?;
         Ok::<_, AwsError>(match tasks.into_iter().next() {
             None => Poll::Failed("the task is gone".into()),
@@ -132,7 +136,82 @@ pub async fn run_migration(
         WaitError::Check { source, .. } => MigrationError::Aws { source },
     })?;
 
+    // The lines written between the last poll and the stop.
+    follower.pump().await;
     judge(logs, td, stopped).await
+}
+
+/// The awslogs group and stream of the task's app container.
+fn log_stream(td: &ReleaseTaskDefinition, task_arn: &str) -> Option<(String, String)> {
+    td.log.as_ref().map(|log| {
+        (
+            log.group.clone(),
+            format!(
+                "{}/{}/{}",
+                log.stream_prefix,
+                td.container,
+                task_id(task_arn)
+            ),
+        )
+    })
+}
+
+/// Reports a task's log lines as they are written.
+struct Follower<'a> {
+    logs: &'a dyn ReleaseLogs,
+    reporter: &'a dyn Reporter,
+    stream: Option<(String, String)>,
+    address: Address,
+    next: Mutex<Option<String>>,
+    broken: AtomicBool,
+}
+
+impl<'a> Follower<'a> {
+    fn new(
+        logs: &'a dyn ReleaseLogs,
+        reporter: &'a dyn Reporter,
+        stream: Option<(String, String)>,
+        task_arn: &str,
+    ) -> Self {
+        Self {
+            logs,
+            reporter,
+            stream,
+            address: Address::new("pipeline", "migration", task_id(task_arn)),
+            next: Mutex::new(None),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    /// Reports the lines written since the last call. Following is a courtesy: a read that
+    /// fails is said once and the wait goes on.
+    async fn pump(&self) {
+        let Some((group, stream)) = &self.stream else {
+            return;
+        };
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let after = self.next.lock().expect("log token lock").clone();
+        match self.logs.lines_after(group, stream, after).await {
+            Ok(page) => {
+                *self.next.lock().expect("log token lock") = page.next;
+                for line in page.lines {
+                    self.reporter.report(Event::Note {
+                        address: self.address.clone(),
+                        message: line,
+                    });
+                }
+            }
+            Err(err) => {
+                self.broken.store(true, Ordering::Relaxed);
+                self.reporter.report(Event::Note {
+                    address: self.address.clone(),
+                    message: format!("stopped following the task's log lines: {err}"),
+                });
+            }
+        }
+    }
 }
 
 /// What a stopped task means for the release.
@@ -157,16 +236,10 @@ async fn judge(
         }),
         Some(0) => Ok(MigrationDone { task_arn: task.arn }),
         Some(exit_code) => {
-            let last_lines = match &td.log {
-                Some(log) => {
-                    let stream = format!(
-                        "{}/{}/{}",
-                        log.stream_prefix,
-                        td.container,
-                        task_id(&task.arn)
-                    );
+            let last_lines = match log_stream(td, &task.arn) {
+                Some((group, stream)) => {
                     // The logs explain the failure; failing to read them must not hide it.
-                    logs.last_lines(&log.group, &stream, LOG_LINES)
+                    logs.last_lines(&group, &stream, LOG_LINES)
                         .await
                         .unwrap_or_else(|err| vec![format!("(log lines unavailable: {err})")])
                 }
@@ -216,9 +289,9 @@ pub fn task_id(arn: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{MockReleaseEcs, MockReleaseLogs, RunTaskOutput, TaskContainer};
-    use crate::testing::{service, task_definition, DIGEST, REPO_URI};
-    use berth_core::NullReporter;
+    use crate::api::{LogPage, MockReleaseEcs, MockReleaseLogs, RunTaskOutput, TaskContainer};
+    use crate::testing::{quiet_logs, service, task_definition, DIGEST, REPO_URI};
+    use berth_core::{NullReporter, RecordingReporter};
     use tokio::time::Instant;
 
     const TASK: &str = "arn:aws:ecs:us-east-2:123456789012:task/prod/0123abcd";
@@ -296,10 +369,56 @@ mod tests {
             task("RUNNING", web(None, None)),
             task("STOPPED", web(Some(0), None)),
         ]);
-        let done = run_migration(&ecs, &MockReleaseLogs::new(), &NullReporter, &migration())
+        let done = run_migration(&ecs, &quiet_logs(), &NullReporter, &migration())
             .await
             .unwrap();
         assert_eq!(done.task_arn, TASK);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn log_lines_are_reported_while_the_task_runs() {
+        let ecs = ecs_with(vec![
+            task("RUNNING", web(None, None)),
+            task("RUNNING", web(None, None)),
+            task("STOPPED", web(Some(0), None)),
+        ]);
+        let mut logs = MockReleaseLogs::new();
+        let mut reads = 0;
+        logs.expect_lines_after()
+            .withf(|group, stream, _| group == "/berth/prod/app" && stream == "web/web/0123abcd")
+            .returning(move |_, _, after| {
+                reads += 1;
+                Ok(match (reads, after.as_deref()) {
+                    (1, None) => LogPage {
+                        lines: vec!["Migrating App.Repo".into()],
+                        next: Some("t1".into()),
+                    },
+                    (2, Some("t1")) => LogPage {
+                        lines: vec!["== Migrated 20261205 in 0.1s".into()],
+                        next: Some("t2".into()),
+                    },
+                    (_, after) => LogPage {
+                        lines: vec![],
+                        next: after.map(Into::into),
+                    },
+                })
+            });
+        let reporter = RecordingReporter::default();
+        run_migration(&ecs, &logs, &reporter, &migration())
+            .await
+            .unwrap();
+        let notes: Vec<_> = reporter
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Note { message, .. } => Some(message),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            notes,
+            ["Migrating App.Repo", "== Migrated 20261205 in 0.1s"]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -308,7 +427,7 @@ mod tests {
         stopped.stop_code = Some("EssentialContainerExited".into());
         stopped.stopped_reason = Some("Essential container in task exited".into());
         let ecs = ecs_with(vec![task("RUNNING", web(None, None)), stopped]);
-        let mut logs = MockReleaseLogs::new();
+        let mut logs = quiet_logs();
         logs.expect_last_lines()
             .withf(|group, stream, n| {
                 group == "/berth/prod/app" && stream == "web/web/0123abcd" && *n == LOG_LINES
@@ -347,7 +466,7 @@ mod tests {
             Some("CannotPullContainerError: pull image manifest has been retried".into());
         let ecs = ecs_with(vec![task("PENDING", web(None, None)), stopped]);
         // No log lines are read: a task that never started wrote none.
-        let err = run_migration(&ecs, &MockReleaseLogs::new(), &NullReporter, &migration())
+        let err = run_migration(&ecs, &quiet_logs(), &NullReporter, &migration())
             .await
             .unwrap_err();
         assert!(
@@ -369,7 +488,7 @@ mod tests {
                 failures: vec!["RESOURCE:MEMORY (arn:…:container-instance/prod/1)".into()],
             })
         });
-        let err = run_migration(&ecs, &MockReleaseLogs::new(), &NullReporter, &migration())
+        let err = run_migration(&ecs, &quiet_logs(), &NullReporter, &migration())
             .await
             .unwrap_err();
         assert!(matches!(err, MigrationError::NotPlaced { .. }));
@@ -380,7 +499,7 @@ mod tests {
     async fn a_migration_past_its_deadline_times_out_naming_the_task() {
         let ecs = ecs_with(vec![task("RUNNING", web(None, None))]);
         let start = Instant::now();
-        let err = run_migration(&ecs, &MockReleaseLogs::new(), &NullReporter, &migration())
+        let err = run_migration(&ecs, &quiet_logs(), &NullReporter, &migration())
             .await
             .unwrap_err();
         assert_eq!(start.elapsed(), Duration::from_secs(600));

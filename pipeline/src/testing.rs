@@ -1,8 +1,8 @@
 //! Fixtures for the crate's tests: a service and task definitions shaped as compute makes them.
 
 use crate::api::{
-    Capacity, DeploymentStatus, LogTarget, ReleaseService, ReleaseTaskDefinition, RolloutState,
-    ServiceDeployment, StrategyItem, TaskNetwork,
+    Capacity, DeploymentStatus, LogPage, LogTarget, MockReleaseLogs, ReleaseService,
+    ReleaseTaskDefinition, RolloutState, ServiceDeployment, StrategyItem, TaskNetwork,
 };
 
 pub const REPO_URI: &str = "123456789012.dkr.ecr.us-east-2.amazonaws.com/prod-app";
@@ -68,4 +68,16 @@ pub fn service(name: &str, task_definition: &str) -> ReleaseService {
             task_definition,
         )],
     }
+}
+
+/// Logs that exist but hold nothing new.
+pub fn quiet_logs() -> MockReleaseLogs {
+    let mut logs = MockReleaseLogs::new();
+    logs.expect_lines_after().returning(|_, _, after| {
+        Ok(LogPage {
+            lines: vec![],
+            next: after,
+        })
+    });
+    logs
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use berth_core::{sdk_error, AwsError, AwsResultExt};
 
-use crate::api::ReleaseLogs;
+use crate::api::{LogPage, ReleaseLogs};
 
 /// [`ReleaseLogs`] for a real (or emulated) CloudWatch Logs endpoint.
 #[derive(Debug, Clone)]
@@ -19,6 +19,41 @@ impl Logs {
 
 #[async_trait]
 impl ReleaseLogs for Logs {
+    async fn lines_after(
+        &self,
+        group: &str,
+        stream: &str,
+        after: Option<String>,
+    ) -> Result<LogPage, AwsError> {
+        let out = self
+            .client
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_next_token(after.clone())
+            .send()
+            .await
+            .map_err(sdk_error("GetLogEvents"))
+            .none_if_not_found()?;
+        Ok(match out {
+            None => LogPage {
+                lines: Vec::new(),
+                next: after,
+            },
+            Some(o) => LogPage {
+                lines: o
+                    .events
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|e| e.message)
+                    .map(|m| m.trim_end().to_owned())
+                    .collect(),
+                next: o.next_forward_token.or(after),
+            },
+        })
+    }
+
     async fn last_lines(
         &self,
         group: &str,
