@@ -90,6 +90,31 @@ pub enum DeployError {
     },
 }
 
+/// How a release failed, for callers that answer differently (the CLI's exit codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Nothing was rolled out, or a rollout failed without being rolled back.
+    Failed,
+    /// The circuit breaker rolled the deployment back: the previous release runs.
+    RolledBack,
+    /// A wait reached its deadline; what was awaited may still be going on.
+    TimedOut,
+}
+
+impl DeployError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            DeployError::Migration(MigrationError::TimedOut { .. }) => FailureKind::TimedOut,
+            DeployError::Rollout { source, .. } => match source {
+                RolloutError::RolledBack { .. } => FailureKind::RolledBack,
+                RolloutError::TimedOut { .. } => FailureKind::TimedOut,
+                _ => FailureKind::Failed,
+            },
+            _ => FailureKind::Failed,
+        }
+    }
+}
+
 fn others(also: &[RolloutError]) -> String {
     if also.is_empty() {
         String::new()
@@ -411,6 +436,62 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn services_whose_deployments_were_replaced_fail_the_release_each_named() {
+        let mut ecs = ecs_running(REPO_URI, Arc::default());
+        expect_revisions_and_migration(&mut ecs, 0);
+        ecs.expect_update_service()
+            .returning(|_, name, _, _| Ok(format!("ecs-svc/{name}")));
+        ecs.expect_service_events().returning(|_, _, _| Ok(vec![]));
+        ecs.expect_stopped_tasks().returning(|_, _, _| Ok(vec![]));
+        // The services still read as before the update: revision 1, no deployment of ours.
+        // Our deployment is then gone from the list, replaced by the one listed.
+        let err = deploy(&ecs, &registry(), &quiet_logs(), &NullReporter, &request())
+            .await
+            .unwrap_err();
+        match &err {
+            DeployError::Rollout { source, also, .. } => {
+                assert!(
+                    matches!(source, RolloutError::Replaced { .. }),
+                    "{source:?}"
+                );
+                assert_eq!(also.len(), 1);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(err.kind(), FailureKind::Failed);
+    }
+
+    #[test]
+    fn rolled_back_and_timed_out_are_their_own_kinds() {
+        let rollout = |source| DeployError::Rollout {
+            service: "web".into(),
+            source,
+            also: vec![],
+        };
+        let rolled_back = rollout(RolloutError::RolledBack {
+            service: "web".into(),
+            deployment: "ecs-svc/2".into(),
+            rollback: None,
+            reason: "circuit breaker".into(),
+            stopped_tasks: vec![],
+        });
+        assert_eq!(rolled_back.kind(), FailureKind::RolledBack);
+        let timed_out = rollout(RolloutError::TimedOut {
+            service: "web".into(),
+            deployment: "ecs-svc/2".into(),
+            timeout: Duration::from_secs(1),
+            last_status: "1/2 running".into(),
+        });
+        assert_eq!(timed_out.kind(), FailureKind::TimedOut);
+        let migration = DeployError::Migration(MigrationError::TimedOut {
+            task: "t".into(),
+            timeout: Duration::from_secs(1),
+            last_status: "running".into(),
+        });
+        assert_eq!(migration.kind(), FailureKind::TimedOut);
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,7 +17,7 @@ pub use api::{
     RunTaskOutput, ServiceDeployment, ServiceEvent, StrategyItem, TaskContainer, TaskNetwork,
     TaskRun,
 };
-pub use deploy::{deploy, Deploy, DeployError, DeployOutcome, MigrationSpec};
+pub use deploy::{deploy, Deploy, DeployError, DeployOutcome, FailureKind, MigrationSpec};
 pub use migrate::{run_migration, Migration, MigrationDone, MigrationError};
 pub use release::{
     plan_release, resolve_image, ReleasePlan, ResolveError, ResolvedImage, ServiceRelease,
