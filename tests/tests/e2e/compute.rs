@@ -779,3 +779,150 @@ async fn an_ec2_stack_comes_up_from_nothing_and_converges() {
     down.expect_code(0);
     expect_no_compute(&h).await;
 }
+
+const FARGATE_STACK: &str = r#"
+[stack]
+region = "us-east-1"
+launch_type = "fargate"
+
+[registry.repositories.web]
+
+[network]
+az_count = 2
+
+[network.load_balancer]
+deletion_protection = false
+
+[services.web]
+repository = "web"
+cpu = 512
+memory = 1024
+load_balancers = ["alb"]
+discovery = true
+autoscaling = { min = 2, max = 4, cpu = 60 }
+cpu_alarm = { threshold = 80 }
+"#;
+
+#[tokio::test]
+async fn a_fargate_stack_has_no_instances_converges_and_goes_away() {
+    let h = Harness::new().await;
+    h.write_stack("prod", FARGATE_STACK);
+    let up = h.xtask(&["up", "prod", "--yes", "--json"]).await;
+    up.expect_code(0);
+    let out = outputs(&up);
+    let c = h.clients();
+
+    let cluster = c
+        .ecs
+        .describe_clusters()
+        .clusters("prod-cluster")
+        .send()
+        .await
+        .unwrap()
+        .clusters()[0]
+        .clone();
+    assert_eq!(cluster.status(), Some("ACTIVE"));
+    assert!(cluster
+        .capacity_providers()
+        .iter()
+        .all(|p| p.starts_with("FARGATE")));
+    let strategy: Vec<&str> = cluster
+        .default_capacity_provider_strategy()
+        .iter()
+        .map(|s| s.capacity_provider())
+        .collect();
+    assert_eq!(strategy, ["FARGATE"]);
+
+    // No EC2 capacity at all: no group, no launch template, no instance role or profile.
+    let groups = c
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.auto_scaling_groups().len(), 0);
+    let templates = c.ec2.describe_launch_templates().send().await.unwrap();
+    assert_eq!(templates.launch_templates().len(), 0);
+    assert_eq!(
+        list_stack_roles(&h).await,
+        ["prod-web-execution", "prod-web-task"]
+    );
+    assert!(out["compute"]["pools"]
+        .as_object()
+        .is_none_or(|p| p.is_empty()));
+    let profiles = c
+        .iam
+        .list_instance_profiles()
+        .path_prefix("/berth/prod/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profiles.instance_profiles().len(), 0);
+
+    // The task definition is Fargate's: sized at the task level.
+    let web = task_definition(&h, "prod-web").await;
+    assert_eq!(web["network_mode"], "awsvpc");
+    assert_eq!(web["compatibilities"], serde_json::json!(["FARGATE"]));
+    assert_eq!(web["cpu"], "512");
+    assert_eq!(web["memory"], "1024");
+    assert_eq!(web["log_options"]["awslogs-group"], "/berth/prod/web");
+    let services = c
+        .ecs
+        .describe_services()
+        .cluster("prod-cluster")
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(services.services()[0].desired_count(), 0);
+
+    h.expect_converged("prod").await;
+    h.xtask(&["down", "prod", "--yes"]).await.expect_code(0);
+    expect_no_compute(&h).await;
+}
+
+async fn rejected(config: &str, expected: &str) {
+    let h = Harness::new().await;
+    h.write_stack("prod", config);
+    let outcome = h.xtask(&["up", "prod", "--yes"]).await;
+    Harness::expect_rejected_without_request(&outcome, expected);
+}
+
+#[tokio::test]
+async fn bad_compute_configs_are_rejected_before_any_request() {
+    let base = "[registry.repositories.web]\n[network]\naz_count = 2\n[network.load_balancer]\n";
+    rejected(
+        &format!("[stack]\nlaunch_type = \"fargate\"\n{base}[services.web]\nrepository = \"web\"\ncpu = 256\nmemory = 4096\n"),
+        "services.web.memory: Fargate has no size of cpu = 256 with memory = 4096 MiB",
+    )
+    .await;
+    rejected(
+        &format!("{base}[services.web]\nrepository = \"web\"\nmemory = 1024\nmemory_reservation = 2048\n"),
+        "services.web.memory_reservation: 2048 MiB is above the hard limit memory = 1024 MiB",
+    )
+    .await;
+    rejected(
+        &format!(
+            "{base}[compute.pools.default]\n[services.web]\nrepository = \"web\"\npool = \"big\"\n"
+        ),
+        "services.web.pool: no [compute.pools.big]; name one of: default",
+    )
+    .await;
+    rejected(
+        &format!(
+            "{base}[services.web]\nrepository = \"web\"\nload_balancers = [\"alb\", \"nlb\"]\n"
+        ),
+        "services.web.load_balancers: \"nlb\" needs a [network.websocket_load_balancer]",
+    )
+    .await;
+    rejected(
+        &format!("{base}[services.web]\nrepository = \"web\"\nsecrets = {{ API_KEY = \"berth/prod/api-key\" }}\n"),
+        "services.web.secrets.API_KEY: not a Secrets Manager secret ARN",
+    )
+    .await;
+    rejected(
+        &format!("{base}[services.web]\nrepository = \"api\"\n"),
+        "services.web.repository: no [registry.repositories.api]",
+    )
+    .await;
+}
