@@ -926,3 +926,239 @@ async fn bad_compute_configs_are_rejected_before_any_request() {
     )
     .await;
 }
+
+/// The pipeline's first release of web: a revision pinned to a tag, the service moved to it.
+async fn release_web(h: &Harness, tag: &str) -> String {
+    let c = h.clients();
+    let td = c
+        .ecs
+        .describe_task_definition()
+        .task_definition("prod-web")
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .cloned()
+        .unwrap();
+    let mut container = td.container_definitions()[0].clone();
+    let image = format!("{}:{tag}", container.image().unwrap());
+    container.image = Some(image.clone());
+    let registered = c
+        .ecs
+        .register_task_definition()
+        .family("prod-web")
+        .set_network_mode(td.network_mode().cloned())
+        .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+        .set_execution_role_arn(td.execution_role_arn().map(str::to_owned))
+        .set_task_role_arn(td.task_role_arn().map(str::to_owned))
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap();
+    let arn = registered
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_owned();
+    c.ecs
+        .update_service()
+        .cluster("prod-cluster")
+        .service("web")
+        .task_definition(&arn)
+        .send()
+        .await
+        .unwrap();
+    image
+}
+
+async fn web_scaling_target(h: &Harness) -> Option<(i32, i32)> {
+    let targets = h
+        .clients()
+        .appscaling
+        .describe_scalable_targets()
+        .service_namespace("ecs".into())
+        .resource_ids("service/prod-cluster/web")
+        .send()
+        .await
+        .unwrap();
+    targets
+        .scalable_targets()
+        .first()
+        .map(|t| (t.min_capacity(), t.max_capacity()))
+}
+
+async fn plan_changes(h: &Harness) -> Vec<Value> {
+    let plan = h
+        .xtask(&["plan", "prod", "--json", "--detailed-exitcode"])
+        .await;
+    plan.expect_code(2);
+    plan.json_lines()
+        .into_iter()
+        .filter(|l| l["address"].is_string() && l["action"] != "no_op")
+        .collect()
+}
+
+#[tokio::test]
+async fn drift_is_repaired_and_a_setting_change_registers_a_revision_with_the_same_image() {
+    let h = Harness::new().await;
+    let config = EC2_STACK.replace(
+        "[database]\nengine = \"docdb\"\ninstance_count = 1\ndeletion_protection = false\n",
+        "",
+    );
+    assert_ne!(config, EC2_STACK);
+    h.write_stack("prod", &config);
+    h.xtask(&["up", "prod", "--yes"]).await.expect_code(0);
+    let c = h.clients();
+
+    // The execution role's inline policy widened by hand is put back.
+    let policy = execution_policy(&h, "web").await;
+    c.iam
+        .put_role_policy()
+        .role_name("prod-web-execution")
+        .policy_name("berth")
+        .policy_document(
+            serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let changes = plan_changes(&h).await;
+    let addresses: Vec<&str> = changes
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["compute.role[web-execution]"], "{changes:?}");
+    assert_eq!(changes[0]["action"], "update");
+    h.xtask(&["up", "prod", "--yes"]).await.expect_code(0);
+    assert_eq!(
+        statements(&execution_policy(&h, "web").await),
+        statements(&policy)
+    );
+    h.expect_converged("prod").await;
+
+    // The first release: up brings the service to its scaling minimum and registers the
+    // scaling target and policies.
+    assert_eq!(web_scaling_target(&h).await, None);
+    let image = release_web(&h, "release-1").await;
+    let released = h.xtask(&["up", "prod", "--yes"]).await;
+    released.expect_code(0);
+    assert_eq!(web_scaling_target(&h).await, Some((2, 4)));
+    let policies = c
+        .appscaling
+        .describe_scaling_policies()
+        .service_namespace("ecs".into())
+        .resource_id("service/prod-cluster/web")
+        .send()
+        .await
+        .unwrap();
+    let mut metrics: Vec<(String, Option<f64>)> = policies
+        .scaling_policies()
+        .iter()
+        .map(|p| {
+            let config = p.target_tracking_scaling_policy_configuration().unwrap();
+            (
+                config
+                    .predefined_metric_specification()
+                    .unwrap()
+                    .predefined_metric_type()
+                    .as_str()
+                    .to_owned(),
+                Some(config.target_value()),
+            )
+        })
+        .collect();
+    metrics.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        metrics,
+        [
+            ("ALBRequestCountPerTarget".to_owned(), Some(600.0)),
+            ("ECSServiceAverageCPUUtilization".to_owned(), Some(60.0)),
+        ]
+    );
+    let service = c
+        .ecs
+        .describe_services()
+        .cluster("prod-cluster")
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
+    assert_eq!(service.desired_count(), 2);
+    h.expect_converged("prod").await;
+
+    // The scaling target's maximum changed by hand is put back.
+    c.appscaling
+        .register_scalable_target()
+        .service_namespace("ecs".into())
+        .resource_id("service/prod-cluster/web")
+        .scalable_dimension("ecs:service:DesiredCount".into())
+        .min_capacity(2)
+        .max_capacity(10)
+        .send()
+        .await
+        .unwrap();
+    let changes = plan_changes(&h).await;
+    let addresses: Vec<&str> = changes
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["compute.scaling[web]"], "{changes:?}");
+    h.xtask(&["up", "prod", "--yes"]).await.expect_code(0);
+    assert_eq!(web_scaling_target(&h).await, Some((2, 4)));
+    h.expect_converged("prod").await;
+
+    // A health check setting changed in the config: a new revision, the released image kept.
+    let before = task_definition(&h, "prod-web").await;
+    assert_eq!(before["image"], image.as_str());
+    h.write_stack(
+        "prod",
+        &config.replace(
+            "health_check = { command = \"curl -fs http://localhost:4000/health || exit 1\" }",
+            "health_check = { command = \"curl -fs http://localhost:4000/health || exit 1\", interval = 15 }",
+        ),
+    );
+    let changes = plan_changes(&h).await;
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["address"] == "compute.task_definition[web]"),
+        "{changes:?}"
+    );
+    h.xtask(&["up", "prod", "--yes"]).await.expect_code(0);
+    let after = task_definition(&h, "prod-web").await;
+    assert_eq!(
+        after["revision"].as_i64(),
+        before["revision"].as_i64().map(|r| r + 1)
+    );
+    assert_eq!(after["image"], image.as_str());
+    assert_eq!(after["health_check_interval"], 15);
+    let service = c
+        .ecs
+        .describe_services()
+        .cluster("prod-cluster")
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
+    assert!(
+        service
+            .task_definition()
+            .unwrap()
+            .ends_with(&format!("prod-web:{}", after["revision"])),
+        "{:?}",
+        service.task_definition()
+    );
+    h.expect_converged("prod").await;
+
+    h.xtask(&["down", "prod", "--yes"]).await.expect_code(0);
+    expect_no_compute(&h).await;
+}
