@@ -418,6 +418,14 @@ async fn an_ec2_stack_comes_up_from_nothing_and_converges() {
             Some(true),
             "{pool}"
         );
+        assert_eq!(group.instances().len(), min as usize, "{pool}");
+        assert!(
+            group
+                .instances()
+                .iter()
+                .all(|i| i.protected_from_scale_in() == Some(true)),
+            "{pool}: every instance is protected from scale-in"
+        );
         let mut subnets: Vec<String> = group
             .vpc_zone_identifier()
             .unwrap()
