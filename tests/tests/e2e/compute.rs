@@ -935,13 +935,13 @@ async fn bad_compute_configs_are_rejected_before_any_request() {
     .await;
 }
 
-/// The pipeline's first release of web: a revision pinned to a tag, the service moved to it.
-async fn release_web(h: &Harness, tag: &str) -> String {
+/// The pipeline's release of a service: a revision pinned to a tag, the service moved to it.
+async fn release(h: &Harness, service: &str, tag: &str) -> String {
     let c = h.clients();
     let td = c
         .ecs
         .describe_task_definition()
-        .task_definition("prod-web")
+        .task_definition(format!("prod-{service}"))
         .send()
         .await
         .unwrap()
@@ -954,7 +954,7 @@ async fn release_web(h: &Harness, tag: &str) -> String {
     let registered = c
         .ecs
         .register_task_definition()
-        .family("prod-web")
+        .family(format!("prod-{service}"))
         .set_network_mode(td.network_mode().cloned())
         .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
         .set_execution_role_arn(td.execution_role_arn().map(str::to_owned))
@@ -972,7 +972,7 @@ async fn release_web(h: &Harness, tag: &str) -> String {
     c.ecs
         .update_service()
         .cluster("prod-cluster")
-        .service("web")
+        .service(service)
         .task_definition(&arn)
         .send()
         .await
@@ -1049,10 +1049,11 @@ async fn drift_is_repaired_and_a_setting_change_registers_a_revision_with_the_sa
     );
     h.expect_converged("prod").await;
 
-    // The first release: up brings the service to its scaling minimum and registers the
-    // scaling target and policies.
+    // The first release: up brings web to its scaling minimum (registering the scaling target
+    // and policies) and the worker to its desired count.
     assert_eq!(web_scaling_target(&h).await, None);
-    let image = release_web(&h, "release-1").await;
+    let image = release(&h, "web", "release-1").await;
+    release(&h, "worker", "release-1").await;
     let released = h.xtask(&["up", "prod", "--yes"]).await;
     released.expect_code(0);
     assert_eq!(web_scaling_target(&h).await, Some((2, 4)));
@@ -1099,6 +1100,18 @@ async fn drift_is_repaired_and_a_setting_change_registers_a_revision_with_the_sa
         .services()[0]
         .clone();
     assert_eq!(service.desired_count(), 2);
+    // The worker has no autoscaling: up sets its count.
+    let worker = c
+        .ecs
+        .describe_services()
+        .cluster("prod-cluster")
+        .services("worker")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
+    assert_eq!(worker.desired_count(), 1);
     h.expect_converged("prod").await;
 
     // The scaling target's maximum changed by hand is put back.
