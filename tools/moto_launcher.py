@@ -58,6 +58,9 @@ def fix_moto_bugs():
     ModifyDBSubnetGroup: moto pops the group from its registry and never puts it back, so a
     modified subnet group disappears (AWS keeps it, with the new subnets).
     DescribeCapacityProviders: see below.
+    RegisterScalableTarget: AWS brings an ECS service's desired count into the new min..max
+    ("it changes the resource's current capacity to a value that is inside of this range");
+    moto only records the target.
     """
     from moto.rds import models
 
@@ -82,6 +85,27 @@ def fix_moto_bugs():
         return original_describe(self, names)
 
     ecs.EC2ContainerServiceBackend.describe_capacity_providers = describe_capacity_providers
+
+    # RegisterScalableTarget on an ECS service's desired count: AWS moves the count into the
+    # target's range at once; moto leaves the service as it was.
+    from moto.applicationautoscaling import models as appscaling
+
+    original_register = appscaling.ApplicationAutoscalingBackend.register_scalable_target
+
+    def register_scalable_target(self, namespace, r_id, dimension, *args, **kwargs):
+        target = original_register(self, namespace, r_id, dimension, *args, **kwargs)
+        if namespace == "ecs" and dimension == "ecs:service:DesiredCount":
+            _, cluster, service = r_id.split("/")
+            services, _ = self.ecs_backend.describe_services(cluster, [service])
+            for found in services:
+                low, high = target.min_capacity, target.max_capacity
+                if low is not None and found.desired_count < int(low):
+                    found.desired_count = int(low)
+                if high is not None and found.desired_count > int(high):
+                    found.desired_count = int(high)
+        return target
+
+    appscaling.ApplicationAutoscalingBackend.register_scalable_target = register_scalable_target
 
 
 def main():

@@ -216,6 +216,8 @@ pub trait EcsApi: Send + Sync {
         tags: &Tags,
     ) -> Result<(String, u32), AwsError>;
     async fn deregister_task_definition(&self, arn: &str) -> Result<(), AwsError>;
+    /// The ARNs of a family's ACTIVE revisions (every page).
+    async fn active_revisions(&self, family: &str) -> Result<Vec<String>, AwsError>;
 
     async fn create_service(
         &self,

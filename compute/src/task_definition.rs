@@ -36,6 +36,12 @@ fn repository_uri(ctx: &PlanCtx, spec: &ServiceSpec) -> String {
     })
 }
 
+/// The family of a task definition ARN (`…:task-definition/FAMILY:REVISION`).
+pub(crate) fn family_of(arn: &str) -> &str {
+    let name = arn.rsplit_once('/').map_or(arn, |(_, name)| name);
+    name.rsplit_once(':').map_or(name, |(family, _)| family)
+}
+
 /// Whether the pipeline has released the service: its revision's image is pinned to a tag or
 /// digest rather than the bare repository URI `up` creates it with.
 pub(crate) fn released(ctx: &PlanCtx, service: &str, spec: &ServiceSpec) -> bool {
@@ -211,10 +217,25 @@ impl TaskDefinitionStep {
                 Ok(vec![Record::TaskDefinition(service.clone(), arn)])
             }
             TaskDefinitionStep::Deregister { arn } => {
-                ecs.deregister_task_definition(arn)
-                    .await
-                    .ok_if_not_found()
-                    .map_err(ComponentError::apply("deregistering", ctx.address.clone()))?;
+                // Every ACTIVE revision of the stack's family goes, not only the one the
+                // service ran: earlier ones (berth's and the pipeline's) stay ACTIVE otherwise.
+                let family = family_of(arn);
+                let mut revisions =
+                    ecs.active_revisions(family)
+                        .await
+                        .map_err(ComponentError::apply(
+                            "listing the revisions of",
+                            ctx.address.clone(),
+                        ))?;
+                if !revisions.iter().any(|r| r == arn) {
+                    revisions.push(arn.clone());
+                }
+                for revision in &revisions {
+                    ecs.deregister_task_definition(revision)
+                        .await
+                        .ok_if_not_found()
+                        .map_err(ComponentError::apply("deregistering", ctx.address.clone()))?;
+                }
                 Ok(vec![])
             }
         }

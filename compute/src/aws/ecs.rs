@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{
     LogConfiguration as SdkLog, LogDriver, ManagedScaling, ManagedScalingStatus,
     ManagedTerminationProtection, NetworkConfiguration, NetworkMode, PlacementConstraint,
     PlacementConstraintType, PortMapping, PropagateTags, RuntimePlatform, Secret, ServiceField,
-    ServiceRegistry, Tag, TaskDefinitionField, TransportProtocol,
+    ServiceRegistry, Tag, TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 use berth_core::{sdk_error, AwsError, AwsResultExt, Tags};
 
@@ -665,6 +665,33 @@ impl EcsApi for Ecs {
             .await
             .map_err(sdk_error("DeregisterTaskDefinition"))?;
         Ok(())
+    }
+
+    async fn active_revisions(&self, family: &str) -> Result<Vec<String>, AwsError> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_task_definitions()
+                .family_prefix(family)
+                .status(TaskDefinitionStatus::Active)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(sdk_error("ListTaskDefinitions"))?;
+            // `familyPrefix` matches the family exactly on AWS; keep only that family anyway.
+            arns.extend(
+                out.task_definition_arns
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|arn| crate::task_definition::family_of(arn) == family),
+            );
+            token = out.next_token;
+            if token.is_none() {
+                return Ok(arns);
+            }
+        }
     }
 
     async fn create_service(

@@ -766,6 +766,7 @@ fn teardown_mocks(log: &Log) -> Mocks {
         l();
         Ok(())
     });
+    m.ecs.expect_active_revisions().returning(|_| Ok(vec![]));
     let l = logger(log, "deregister_task_definition");
     m.ecs
         .expect_deregister_task_definition()

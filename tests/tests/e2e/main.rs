@@ -2,6 +2,7 @@
 //! every test; each test has its own account.
 
 mod cli;
+mod compute;
 mod config_errors;
 mod database;
 mod logging;
