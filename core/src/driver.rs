@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use futures::future::join_all;
 
 use crate::component::{Component, ComponentError, Grants};
@@ -22,7 +21,7 @@ use crate::plan::{Action, Address, Plan};
 use crate::report::Reporter;
 use crate::stack::Stack;
 
-type AnyBox = Box<dyn Any + Send + Sync>;
+pub(crate) type AnyBox = Box<dyn Any + Send + Sync>;
 
 /// The outputs of the components planned or applied so far, each under its component's name.
 /// Wiring functions read them by type: `outputs.get::<NetworkOutputs>()`.
@@ -56,156 +55,7 @@ impl fmt::Debug for Outputs {
     }
 }
 
-type OutputPair = (Arc<dyn Any + Send + Sync>, serde_json::Value);
-
-/// One component in a stack: its desired state, what it depends on, and how its inputs are
-/// made from its upstream components' outputs.
-pub struct Node<C: Component> {
-    component: C,
-    spec: C::Spec,
-    depends_on: Vec<&'static str>,
-    #[allow(clippy::type_complexity)]
-    wire: Box<dyn Fn(&Outputs) -> C::Inputs + Send + Sync>,
-}
-
-impl<C: Component> Node<C> {
-    /// A component with no upstream: its inputs are made from nothing.
-    pub fn new(component: C, spec: C::Spec) -> Self
-    where
-        C::Inputs: Default,
-    {
-        Self::wired(component, spec, &[], |_| C::Inputs::default())
-    }
-
-    /// A component that depends on `depends_on` (component names, added to the driver before
-    /// it), its inputs made by `wire` from their outputs.
-    pub fn wired(
-        component: C,
-        spec: C::Spec,
-        depends_on: &[&'static str],
-        wire: impl Fn(&Outputs) -> C::Inputs + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            component,
-            spec,
-            depends_on: depends_on.to_vec(),
-            wire: Box::new(wire),
-        }
-    }
-}
-
-/// Which part of a plan an apply pass carries out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    /// Creates, updates and replaces.
-    Forward,
-    /// Deletes.
-    Reverse,
-}
-
-impl Pass {
-    fn takes(self, action: Action) -> bool {
-        match self {
-            Pass::Forward => !matches!(action, Action::Delete | Action::NoOp),
-            Pass::Reverse => action == Action::Delete,
-        }
-    }
-}
-
-/// The type-erased face of a [`Node`], so one driver holds components of any type.
-#[async_trait]
-trait ErasedNode: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn depends_on(&self) -> &[&'static str];
-    async fn observe(&self, stack: &Stack) -> Result<AnyBox, ComponentError>;
-    fn outputs(&self, stack: &Stack, observed: &AnyBox) -> OutputPair;
-    /// The typed plan (boxed) and its erased form.
-    fn plan(
-        &self,
-        stack: &Stack,
-        observed: &AnyBox,
-        upstream: &Outputs,
-        grants: &Grants,
-    ) -> (AnyBox, Plan);
-    /// Applies the part of `plan` that `pass` takes; whether it had anything to do.
-    async fn apply(
-        &self,
-        stack: &Stack,
-        plan: AnyBox,
-        pass: Pass,
-        observed: &AnyBox,
-        reporter: &dyn Reporter,
-    ) -> Result<bool, ComponentError>;
-}
-
-fn typed<T: 'static>(value: &AnyBox) -> &T {
-    value
-        .downcast_ref::<T>()
-        .expect("the driver pairs each node with its own observations and plans")
-}
-
-#[async_trait]
-impl<C> ErasedNode for Node<C>
-where
-    C: Component,
-    C::Observed: 'static,
-    C::Step: 'static,
-    C::Outputs: 'static,
-{
-    fn name(&self) -> &'static str {
-        self.component.name()
-    }
-
-    fn depends_on(&self) -> &[&'static str] {
-        &self.depends_on
-    }
-
-    async fn observe(&self, stack: &Stack) -> Result<AnyBox, ComponentError> {
-        Ok(Box::new(self.component.observe(stack).await?))
-    }
-
-    fn outputs(&self, stack: &Stack, observed: &AnyBox) -> OutputPair {
-        let outputs = self.component.outputs(stack, typed(observed));
-        let json = serde_json::to_value(&outputs).unwrap_or_default();
-        (Arc::new(outputs), json)
-    }
-
-    fn plan(
-        &self,
-        stack: &Stack,
-        observed: &AnyBox,
-        upstream: &Outputs,
-        grants: &Grants,
-    ) -> (AnyBox, Plan) {
-        let inputs = (self.wire)(upstream);
-        let plan = self
-            .component
-            .plan(stack, &self.spec, &inputs, typed(observed), grants);
-        let erased = plan.erase();
-        (Box::new(plan), erased)
-    }
-
-    async fn apply(
-        &self,
-        stack: &Stack,
-        plan: AnyBox,
-        pass: Pass,
-        observed: &AnyBox,
-        reporter: &dyn Reporter,
-    ) -> Result<bool, ComponentError> {
-        let plan = *plan
-            .downcast::<Plan<C::Step>>()
-            .expect("the driver pairs each node with its own plans");
-        let part = plan.retain(|c| pass.takes(c.action));
-        if !part.has_changes() {
-            return Ok(false);
-        }
-        self.component
-            .apply(stack, &part, typed(observed), reporter)
-            .await?;
-        Ok(true)
-    }
-}
+pub(crate) type OutputPair = (Arc<dyn Any + Send + Sync>, serde_json::Value);
 
 /// A driver was composed wrongly (a programming error of the composing program).
 #[derive(Debug, thiserror::Error)]
@@ -502,38 +352,18 @@ impl StackDriver {
                     if let Some(upstream) = stopped {
                         return (i, current, Err(Skip::Upstream(upstream)));
                     }
-                    let wanted = confirmed.has(i, Pass::Forward) || stale;
-                    let has_dependents = !self.dependents(i).is_empty();
-                    let result = self
-                        .run(
-                            i,
-                            Pass::Forward,
-                            current,
-                            stale,
-                            wanted,
-                            has_dependents,
-                            confirmed,
-                            outputs,
-                            reporter,
-                        )
-                        .await;
-                    match result {
-                        Ok((observed, changed)) => (i, Some(observed), Ok(changed)),
-                        Err(source) => (i, None, Err(Skip::Failed(source))),
-                    }
+                    let mode = Mode {
+                        pass: Pass::Forward,
+                        stale,
+                        wanted: confirmed.has(i, Pass::Forward) || stale,
+                        read_after: !self.dependents(i).is_empty(),
+                    };
+                    self.run_node(i, mode, current, confirmed, outputs, reporter)
+                        .await
                 }
             });
-            for (i, observed, result) in join_all(runs).await {
-                self.settle(
-                    i,
-                    observed,
-                    result,
-                    &mut latest,
-                    &mut state,
-                    &mut report,
-                    &mut outputs,
-                );
-            }
+            let results = join_all(runs).await;
+            self.settle_all(results, &mut latest, &mut state, &mut report, &mut outputs);
         }
 
         // Reverse: deletes, dependents first.
@@ -554,38 +384,34 @@ impl StackDriver {
                     if let Some(dependent) = held_by {
                         return (i, current, Err(Skip::Dependent(dependent)));
                     }
-                    let result = self
-                        .run(
-                            i,
-                            Pass::Reverse,
-                            current,
-                            anything_changed,
-                            true,
-                            false,
-                            confirmed,
-                            outputs,
-                            reporter,
-                        )
-                        .await;
-                    match result {
-                        Ok((observed, changed)) => (i, Some(observed), Ok(changed)),
-                        Err(source) => (i, None, Err(Skip::Failed(source))),
-                    }
+                    let mode = Mode {
+                        pass: Pass::Reverse,
+                        stale: anything_changed,
+                        wanted: true,
+                        read_after: false,
+                    };
+                    self.run_node(i, mode, current, confirmed, outputs, reporter)
+                        .await
                 }
             });
-            for (i, observed, result) in join_all(runs).await {
-                self.settle(
-                    i,
-                    observed,
-                    result,
-                    &mut latest,
-                    &mut state,
-                    &mut report,
-                    &mut outputs,
-                );
-            }
+            let results = join_all(runs).await;
+            self.settle_all(results, &mut latest, &mut state, &mut report, &mut outputs);
         }
         report
+    }
+
+    /// Records a level's results: latest observations, states, outputs, errors.
+    fn settle_all(
+        &self,
+        results: Vec<NodeResult>,
+        latest: &mut [Option<AnyBox>],
+        state: &mut [State],
+        report: &mut ApplyReport,
+        outputs: &mut Outputs,
+    ) {
+        for (i, observed, result) in results {
+            self.settle(i, observed, result, latest, state, report, outputs);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -639,15 +465,35 @@ impl StackDriver {
     /// plan with the current upstream outputs, refuse unconfirmed deletes and replaces, apply,
     /// and observe again after a change when someone will read the outputs. Returns the latest
     /// observation and whether anything was applied.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Self::run`], its result as a level records it.
+    async fn run_node(
+        &self,
+        i: usize,
+        mode: Mode,
+        current: Option<AnyBox>,
+        confirmed: &StackPlan,
+        outputs: &Outputs,
+        reporter: &dyn Reporter,
+    ) -> NodeResult {
+        match self
+            .run(i, mode, current, confirmed, outputs, reporter)
+            .await
+        {
+            Ok((observed, changed)) => (i, Some(observed), Ok(changed)),
+            Err(source) => (i, None, Err(Skip::Failed(source))),
+        }
+    }
+
     async fn run(
         &self,
         i: usize,
-        pass: Pass,
+        Mode {
+            pass,
+            stale,
+            wanted,
+            read_after,
+        }: Mode,
         current: Option<AnyBox>,
-        stale: bool,
-        wanted: bool,
-        read_after: bool,
         confirmed: &StackPlan,
         outputs: &Outputs,
         reporter: &dyn Reporter,
@@ -696,12 +542,32 @@ impl StackDriver {
     }
 }
 
+/// How a node takes part in a pass.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    pass: Pass,
+    /// Something it was planned from changed in this run: observe it again first.
+    stale: bool,
+    /// It has something to do in this pass (or must be planned again to know).
+    wanted: bool,
+    /// Observe it again after a change, for the outputs its dependents read.
+    read_after: bool,
+}
+
+/// A node's index, its latest observation, and whether it changed something (or why not).
+type NodeResult = (usize, Option<AnyBox>, Result<bool, Skip>);
+
 /// Why a node did not complete.
 enum Skip {
     Failed(ComponentError),
     Upstream(usize),
     Dependent(usize),
 }
+
+mod node;
+
+pub use node::Node;
+use node::{ErasedNode, Pass};
 
 #[cfg(test)]
 mod tests;
